@@ -24,8 +24,14 @@ func NewIDGen() *IDGen {
 	if _, err := rand.Read(seed[:]); err != nil {
 		panic("event: crypto/rand failed: " + err.Error()) // never happens on Linux
 	}
+	return NewIDGenSeed(binary.BigEndian.Uint64(seed[:]))
+}
+
+// NewIDGenSeed returns a generator with a fixed prefix, for tests and
+// reproducible output.
+func NewIDGenSeed(seed uint64) *IDGen {
 	g := &IDGen{}
-	encode64(g.prefix[:], binary.BigEndian.Uint64(seed[:]))
+	encode64(g.prefix[:], seed)
 	return g
 }
 

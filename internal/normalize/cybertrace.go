@@ -1,0 +1,477 @@
+// Package normalize turns parsed vendor events into alertrelay's canonical
+// JSON document: ECS-style top-level fields plus the vendor's own fields,
+// untouched, under the vendor's name. The mapping is written up in
+// docs/events.md and pinned by golden files in testdata/.
+//
+// Every function here is pure apart from drawing an event ID, and appends to
+// a caller-owned buffer, so encoding allocates nothing.
+package normalize
+
+import (
+	"bytes"
+	"net/netip"
+	"time"
+
+	"github.com/alertrelay/alertrelay/internal/event"
+)
+
+// DefaultTimeLayouts are tried, in order, on the text before the first key
+// of a CyberTrace line (the %Date% / %RE_DATE% slot, whose format the
+// vendor does not document).
+var DefaultTimeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05",
+	"Jan _2 15:04:05",
+	"Jan 02 15:04:05",
+	"02.01.2006 15:04:05",
+	"02.01.2006 15:04",
+}
+
+// Options control the CyberTrace mapping.
+type Options struct {
+	// IncludeOriginal adds the raw line as event.original.
+	IncludeOriginal bool
+	// Location is the zone of times without one (CyberTrace dates, feed
+	// first_seen/last_seen). Nil means UTC.
+	Location *time.Location
+	// TimeLayouts for the date slot; nil means DefaultTimeLayouts.
+	TimeLayouts []string
+}
+
+// CyberTrace encodes CyberTrace events. It is immutable and safe for
+// concurrent use.
+type CyberTrace struct {
+	opt Options
+	ids *event.IDGen
+}
+
+// NewCyberTrace returns an encoder that draws event IDs from ids.
+func NewCyberTrace(opt Options, ids *event.IDGen) *CyberTrace {
+	if opt.Location == nil {
+		opt.Location = time.UTC
+	}
+	if opt.TimeLayouts == nil {
+		opt.TimeLayouts = DefaultTimeLayouts
+	}
+	return &CyberTrace{opt: opt, ids: ids}
+}
+
+// cefKeys maps the CyberTrace ArcSight extension keys onto the names of the
+// key=value template, so both wire formats produce the same document.
+var cefKeys = map[string]string{
+	"reason": "category", "dst": "ip", "src": "src", "fileHash": "md5",
+	"request": "url", "suser": "usrName", "externalId": "externalId",
+	"sourceServiceName": "sourceServiceName", "sproc": "sproc",
+}
+
+// cefLabelKeys maps csN/cnN labels onto template names.
+var cefLabelKeys = map[string]string{"MatchedIndicator": "matchedIndicator", "Confidence": "confidence"}
+
+// view is what the mapping needs from an event, resolved once.
+type view struct {
+	category, matched, url, src, ip, md5, sha1, sha256, user, confidence, alert []byte
+	firstSeen, lastSeen                                                          []byte
+}
+
+func (v *view) set(key string, val []byte) {
+	var p *[]byte
+	switch key {
+	case "category":
+		p = &v.category
+	case "matchedIndicator":
+		p = &v.matched
+	case "url":
+		p = &v.url
+	case "src":
+		p = &v.src
+	case "ip":
+		p = &v.ip
+	case "md5":
+		p = &v.md5
+	case "sha1":
+		p = &v.sha1
+	case "sha256":
+		p = &v.sha256
+	case "usrName":
+		p = &v.user
+	case "confidence":
+		p = &v.confidence
+	case "alert":
+		p = &v.alert
+	default:
+		return
+	}
+	if *p == nil { // first occurrence wins (spec C1)
+		*p = val
+	}
+}
+
+// resolve reads the template fields (or their CEF equivalents) of ev.
+func resolve(ev *event.Event) view {
+	var v view
+	for i := range ev.Fields {
+		f := &ev.Fields[i]
+		switch f.Group {
+		case event.GroupTemplate:
+			v.set(string(f.Key), f.Value)
+		case event.GroupExtension:
+			if k, ok := cefKeys[string(f.Key)]; ok {
+				v.set(k, f.Value)
+			} else if k, ok := cefLabelKeys[string(cefLabel(ev, f.Key))]; ok {
+				v.set(k, f.Value)
+			}
+		case event.GroupContext:
+			switch string(f.Key) {
+			case "first_seen":
+				if v.firstSeen == nil {
+					v.firstSeen = f.Value
+				}
+			case "last_seen":
+				if v.lastSeen == nil {
+					v.lastSeen = f.Value
+				}
+			}
+		}
+	}
+	return v
+}
+
+// cefLabel returns the value of "<key>Label" for a CEF custom field such as
+// cs5 or cn3, or nil.
+func cefLabel(ev *event.Event, key []byte) []byte {
+	if len(key) != 3 || (key[0] != 'c') || (key[1] != 's' && key[1] != 'n') {
+		return nil
+	}
+	for i := range ev.Fields {
+		f := &ev.Fields[i]
+		if f.Group == event.GroupExtension && len(f.Key) == 8 && bytes.HasPrefix(f.Key, key) && string(f.Key[3:]) == "Label" {
+			return f.Value
+		}
+	}
+	return nil
+}
+
+// Append appends ev's canonical JSON document to dst.
+func (n *CyberTrace) Append(dst []byte, ev *event.Event) []byte {
+	v := resolve(ev)
+	w := jw{b: dst}
+	w.begin()
+	ts := ev.Received
+	if t, ok := n.parseTime(ev.Prefix, ev.Received); ok {
+		ts = t
+	}
+	w.time("@timestamp", ts)
+
+	w.open("event")
+	w.key("id")
+	w.b = append(w.b, '"')
+	w.b = n.ids.Append(w.b)
+	w.b = append(w.b, '"')
+	switch ev.Kind {
+	case event.KindDetection:
+		w.lit("kind", "alert")
+		w.raw("category", `["threat"]`)
+		w.raw("type", `["indicator"]`)
+	default:
+		w.lit("kind", "event")
+		w.raw("category", `["host"]`)
+		w.raw("type", `["info"]`)
+		w.strOpt("action", v.alert)
+	}
+	w.lit("dataset", ev.Kind.String())
+	w.lit("module", "cybertrace")
+	w.lit("provider", ev.Source)
+	w.time("created", ev.Received)
+	if n.opt.IncludeOriginal {
+		w.str("original", ev.Raw)
+	}
+	w.close()
+
+	w.open("observer")
+	w.lit("vendor", "Kaspersky")
+	w.lit("product", "CyberTrace")
+	w.close()
+
+	if ev.Kind == event.KindDetection {
+		n.appendThreat(&w, &v)
+		if ip, ok := validIP(v.src); ok {
+			w.open("source")
+			w.str("ip", ip)
+			w.close()
+		}
+		if len(v.user) > 0 {
+			w.open("user")
+			w.str("name", v.user)
+			w.close()
+		}
+		if len(v.url) > 0 {
+			w.open("url")
+			w.str("full", v.url)
+			w.close()
+		}
+		if len(v.md5)+len(v.sha1)+len(v.sha256) > 0 {
+			w.open("file")
+			appendHashes(&w, &v)
+			w.close()
+		}
+	}
+
+	w.open("cybertrace")
+	if ev.Format == event.FormatCEF {
+		appendCEF(&w, ev, &v)
+	} else {
+		appendGroup(&w, ev, event.GroupTemplate)
+	}
+	if hasGroup(ev, event.GroupContext) {
+		w.open("context")
+		appendGroup(&w, ev, event.GroupContext)
+		w.close()
+	}
+	w.close()
+	w.close()
+	return w.b
+}
+
+func (n *CyberTrace) appendThreat(w *jw, v *view) {
+	w.open("threat")
+	if len(v.category) > 0 {
+		w.open("feed")
+		w.str("name", v.category)
+		w.close()
+	}
+	w.open("indicator")
+	w.lit("type", indicatorType(v))
+	w.strOpt("name", v.matched)
+	w.lit("provider", "Kaspersky CyberTrace")
+	if c := confidenceName(v.confidence); c != "" {
+		w.lit("confidence", c)
+	}
+	if ip, ok := validIP(v.ip); ok {
+		w.str("ip", ip)
+	}
+	if len(v.url) > 0 {
+		w.open("url")
+		w.str("full", v.url)
+		w.close()
+	}
+	if len(v.md5)+len(v.sha1)+len(v.sha256) > 0 {
+		w.open("file")
+		appendHashes(w, v)
+		w.close()
+	}
+	if t, ok := parseFeedTime(v.firstSeen, n.opt.Location); ok {
+		w.time("first_seen", t)
+	}
+	if t, ok := parseFeedTime(v.lastSeen, n.opt.Location); ok {
+		w.time("last_seen", t)
+	}
+	w.close()
+	w.close()
+}
+
+func appendHashes(w *jw, v *view) {
+	w.open("hash")
+	w.strOpt("md5", v.md5)
+	w.strOpt("sha1", v.sha1)
+	w.strOpt("sha256", v.sha256)
+	w.close()
+}
+
+// indicatorType picks the ECS threat.indicator.type (STIX 2.1 names) from
+// the observed values, falling back to the category's suffix.
+func indicatorType(v *view) string {
+	switch {
+	case len(v.url) > 0:
+		return "url"
+	case len(v.md5)+len(v.sha1)+len(v.sha256) > 0:
+		return "file"
+	case len(v.ip) > 0:
+		if bytes.IndexByte(v.ip, ':') >= 0 {
+			return "ipv6-addr"
+		}
+		return "ipv4-addr"
+	}
+	c := v.category
+	switch {
+	case bytes.HasSuffix(c, []byte("_URL")):
+		return "url"
+	case bytes.Contains(c, []byte("Hash")):
+		return "file"
+	case bytes.HasSuffix(c, []byte("_IP")) || bytes.HasSuffix(c, []byte("IP_Reputation")):
+		return "ipv4-addr"
+	}
+	return "unknown"
+}
+
+// confidenceName maps CyberTrace's 0-100 confidence onto ECS's keyword scale.
+func confidenceName(c []byte) string {
+	n, ok := atoi(c)
+	switch {
+	case !ok:
+		return ""
+	case n >= 75:
+		return "High"
+	case n >= 50:
+		return "Medium"
+	case n > 0:
+		return "Low"
+	}
+	return "None"
+}
+
+func atoi(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 9 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// validIP returns b when it is a literal IP address; ECS ip fields reject
+// anything else at index time.
+func validIP(b []byte) ([]byte, bool) {
+	if len(b) == 0 || len(b) > 45 {
+		return nil, false
+	}
+	var buf [45]byte
+	if _, err := netip.ParseAddr(string(append(buf[:0], b...))); err != nil {
+		return nil, false
+	}
+	return b, true
+}
+
+// appendGroup writes the fields of group g as members; a key that occurs
+// more than once in the group becomes an array of its values, in order.
+func appendGroup(w *jw, ev *event.Event, g event.Group) {
+	fs := ev.Fields
+	for i := range fs {
+		f := &fs[i]
+		if f.Group != g || seenBefore(fs[:i], g, f.Key) {
+			continue
+		}
+		dups := 0
+		for j := i + 1; j < len(fs); j++ {
+			if fs[j].Group == g && bytes.Equal(fs[j].Key, f.Key) {
+				dups++
+			}
+		}
+		if dups == 0 {
+			w.dynStr(f.Key, f.Value)
+			continue
+		}
+		w.sep()
+		w.b = event.AppendJSONString(w.b, f.Key)
+		w.b = append(w.b, ':', '[')
+		w.b = event.AppendJSONString(w.b, f.Value)
+		for j := i + 1; j < len(fs); j++ {
+			if fs[j].Group == g && bytes.Equal(fs[j].Key, f.Key) {
+				w.b = append(w.b, ',')
+				w.b = event.AppendJSONString(w.b, fs[j].Value)
+			}
+		}
+		w.b = append(w.b, ']')
+	}
+}
+
+func seenBefore(fs []event.Field, g event.Group, key []byte) bool {
+	for i := range fs {
+		if fs[i].Group == g && len(fs[i].Key) == len(key) && bytes.Equal(fs[i].Key, key) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasGroup(ev *event.Event, g event.Group) bool {
+	for i := range ev.Fields {
+		if ev.Fields[i].Group == g {
+			return true
+		}
+	}
+	return false
+}
+
+// appendCEF writes the template-equivalent names resolved from a CEF line,
+// then the CEF header and extensions verbatim under "cef".
+func appendCEF(w *jw, ev *event.Event, v *view) {
+	w.strOpt("category", v.category)
+	w.strOpt("matchedIndicator", v.matched)
+	w.strOpt("url", v.url)
+	w.strOpt("src", v.src)
+	w.strOpt("ip", v.ip)
+	w.strOpt("md5", v.md5)
+	w.strOpt("usrName", v.user)
+	w.strOpt("confidence", v.confidence)
+	w.strOpt("alert", v.alert)
+	w.open("cef")
+	appendGroup(w, ev, event.GroupHeader)
+	appendGroup(w, ev, event.GroupExtension)
+	w.close()
+}
+
+// parseTime reads the date slot. Layouts without a year take the year of
+// the received time (the previous year if that puts the event more than a
+// day in the future, as around New Year).
+func (n *CyberTrace) parseTime(p []byte, received time.Time) (time.Time, bool) {
+	if len(p) == 0 {
+		return time.Time{}, false
+	}
+	for _, layout := range n.opt.TimeLayouts {
+		// Cheap shape checks first: time.Parse allocates on failure.
+		if layout == time.RFC3339Nano {
+			if len(p) < 20 || p[4] != '-' || p[10] != 'T' {
+				continue
+			}
+		} else if len(layout) != len(p) {
+			continue
+		}
+		t, err := time.ParseInLocation(layout, string(p), n.opt.Location)
+		if err != nil {
+			continue
+		}
+		if t.Year() == 0 {
+			r := received.In(n.opt.Location)
+			t = t.AddDate(r.Year(), 0, 0)
+			if t.Sub(r) > 24*time.Hour {
+				t = t.AddDate(-1, 0, 0)
+			}
+		}
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// parseFeedTime reads feed record dates, dd.MM.yyyy HH:mm or dd.MM.yyyy,
+// by hand: they occur twice in most detections and time.Parse is slow and
+// allocates on failure.
+func parseFeedTime(b []byte, loc *time.Location) (time.Time, bool) {
+	if (len(b) != 16 && len(b) != 10) || b[2] != '.' || b[5] != '.' {
+		return time.Time{}, false
+	}
+	day, ok1 := atoi(b[0:2])
+	month, ok2 := atoi(b[3:5])
+	year, ok3 := atoi(b[6:10])
+	hour, min := 0, 0
+	ok4, ok5 := true, true
+	if len(b) == 16 {
+		if b[10] != ' ' || b[13] != ':' {
+			return time.Time{}, false
+		}
+		hour, ok4 = atoi(b[11:13])
+		min, ok5 = atoi(b[14:16])
+	}
+	if !(ok1 && ok2 && ok3 && ok4 && ok5) || day < 1 || day > 31 || month < 1 || month > 12 || hour > 23 || min > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, min, 0, 0, loc)
+	if t.Day() != day { // 31.02. normalised into March
+		return time.Time{}, false
+	}
+	return t, true
+}
