@@ -70,7 +70,7 @@ var cefLabelKeys = map[string]string{"MatchedIndicator": "matchedIndicator", "Co
 // view is what the mapping needs from an event, resolved once.
 type view struct {
 	category, matched, url, src, ip, md5, sha1, sha256, user, confidence, alert []byte
-	firstSeen, lastSeen                                                          []byte
+	firstSeen, lastSeen                                                         []byte
 }
 
 func (v *view) set(key string, val []byte) {
@@ -154,6 +154,9 @@ func cefLabel(ev *event.Event, key []byte) []byte {
 // Append appends ev's canonical JSON document to dst.
 func (n *CyberTrace) Append(dst []byte, ev *event.Event) []byte {
 	v := resolve(ev)
+	if ev.Kind != event.KindDetection && v.alert == nil {
+		v.alert = v.category // CEF alert channel: the alert name is in reason
+	}
 	w := jw{b: dst}
 	w.begin()
 	ts := ev.Received

@@ -76,9 +76,11 @@ func TestSeedIPLine(t *testing.T) {
 	p, _ := kv.NewParser(nil)
 	docs := bytes.Split(encodeLines(t, "cybertrace_kv", p.Parse, Options{}), []byte("\n"))
 	var doc struct {
-		Timestamp  string `json:"@timestamp"`
-		Event      struct{ Dataset, Kind, ID string }
-		Threat     struct{ Indicator struct{ Type, Name, IP, Confidence string } }
+		Timestamp string `json:"@timestamp"`
+		Event     struct{ Dataset, Kind, ID string }
+		Threat    struct {
+			Indicator struct{ Type, Name, IP, Confidence string }
+		}
 		CyberTrace struct {
 			Category string
 			Context  map[string]any

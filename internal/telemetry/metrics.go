@@ -13,12 +13,12 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	srcLines, srcBytes, srcEvents, srcInvalid, srcOversize, srcRepaired *prometheus.CounterVec
-	connAccepted, connRefused, connDenied                             *prometheus.CounterVec
-	connActive                                                        *prometheus.GaugeVec
+	connAccepted, connRefused, connDenied                               *prometheus.CounterVec
+	connActive                                                          *prometheus.GaugeVec
 
 	sinkSent, sinkFailed, sinkRetried, sinkDead *prometheus.CounterVec
-	sinkQueueEvents, sinkQueueBytes            *prometheus.GaugeVec
-	sinkLatency                                *prometheus.HistogramVec
+	sinkQueueEvents, sinkQueueBytes             *prometheus.GaugeVec
+	sinkLatency                                 *prometheus.HistogramVec
 }
 
 // NewMetrics registers every alertrelay metric, plus the Go and process
