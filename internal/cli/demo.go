@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alertrelay/alertrelay/internal/daemon"
+	"github.com/alertrelay/alertrelay/internal/emulator/cybertrace"
+	"github.com/alertrelay/alertrelay/internal/telemetry"
+)
+
+// demoConfig runs on embedded defaults: the CyberTrace listener on a free
+// loopback port, every event to stdout and to an NDJSON file.
+const demoConfig = `state_dir: %q
+log: {level: warn}
+shutdown_timeout: 10s
+sources:
+  cybertrace:
+    type: cybertrace
+    listen: 127.0.0.1:0
+    include_original: true
+sinks:
+  console:
+    type: stdout
+    pretty: %t
+    batch: {timeout: 100ms}
+  file:
+    type: file
+    path: %q
+    batch: {timeout: 100ms}
+`
+
+func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("demo", "demo [--duration D] [--rate R] [--state-dir DIR]", stderr)
+	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
+	rate := fs.Float64("rate", 5, "emulated CyberTrace events per second")
+	conns := fs.Int("conns", 2, "emulated CyberTrace connections")
+	stateDir := fs.String("state-dir", "", "keep state and the output file here (default: a temporary directory, removed at exit)")
+	pretty := fs.Bool("pretty", false, "indent the printed events")
+	quiet := fs.Bool("quiet", false, "print only the summary, not the events")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	dir := *stateDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "alertrelay-demo-")
+		if err != nil {
+			fmt.Fprintf(stderr, "demo: %v\n", err)
+			return exitFailure
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	outFile := filepath.Join(dir, "events.ndjson")
+	cfgText := fmt.Sprintf(demoConfig, dir, *pretty, outFile)
+	f, errs := daemon.CheckBytes([]byte(cfgText))
+	if len(errs) > 0 {
+		fmt.Fprintf(stderr, "demo: built-in config: %v\n", errs)
+		return exitFailure
+	}
+	log, _ := telemetry.NewLogger(stderr, f.Log.Level, f.Log.Format)
+	events := stdout
+	if *quiet {
+		events = io.Discard
+	}
+	d, err := daemon.New(f, daemon.Options{Log: log, Stdout: events})
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return exitFailure
+	}
+
+	// The daemon outlives the emulator: it stops only after every line the
+	// emulator sent has been handed over.
+	dctx, stopDaemon := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDaemon()
+	derr := make(chan error, 1)
+	go func() { derr <- d.Run(dctx) }()
+	addr, err := d.SourceAddr(ctx, "cybertrace")
+	if err != nil {
+		stopDaemon()
+		if rerr := <-derr; rerr != nil {
+			err = rerr
+		}
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return exitFailure
+	}
+
+	ectx := ctx
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ectx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	fmt.Fprintf(stderr, "alertrelay demo: emulated CyberTrace -> %s -> stdout and %s\n", addr, outFile)
+	fmt.Fprintf(stderr, "press Ctrl-C to stop\n")
+	m := d.Metrics()
+	summary := func(sent int64) string {
+		src := m.Source("cybertrace")
+		return fmt.Sprintf("summary: emulator sent %d | received %d lines, %d invalid | delivered %d to console, %d to file",
+			sent, int64(telemetry.Value(src.Lines)), int64(telemetry.Value(src.Invalid)),
+			int64(telemetry.Value(m.Sink("console").Sent)), int64(telemetry.Value(m.Sink("file").Sent)))
+	}
+	var mu sync.Mutex
+	var last time.Time
+	st, perr := cybertrace.Push(ectx, cybertrace.PushConfig{
+		Addr: addr.String(), Count: -1, Rate: *rate, Conns: *conns, Seed: time.Now().UnixNano(),
+		CRLFEvery: 7, Flags: "", Gen: demoGen(), ProgressEvery: time.Second,
+		OnProgress: func(sent int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			if time.Since(last) >= 5*time.Second {
+				last = time.Now()
+				fmt.Fprintln(stderr, summary(sent))
+			}
+		},
+	})
+	if perr != nil && ectx.Err() == nil {
+		fmt.Fprintf(stderr, "demo: emulator: %v\n", perr)
+	}
+	stopDaemon()
+	if err := <-derr; err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintln(stderr, strings.Replace(summary(st.Lines), "summary:", "final:", 1))
+	return exitOK
+}
+
+func demoGen() cybertrace.GenOptions {
+	g := cybertrace.DefaultGenOptions()
+	g.DateFormat = "Jan 02 15:04:05"
+	g.Now = time.Now
+	return g
+}

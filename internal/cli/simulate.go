@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/alertrelay/alertrelay/internal/emulator/cybertrace"
+)
+
+func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "cybertrace" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			fmt.Fprintln(stdout, "Usage: alertrelay simulate cybertrace [flags]   (see --help of the target)")
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "Usage: alertrelay simulate cybertrace [flags]")
+		return exitUsage
+	}
+	return simulateCyberTrace(ctx, args[1:], stdout, stderr)
+}
+
+func simulateCyberTrace(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("simulate cybertrace", "simulate cybertrace --to ADDR [--count N] [--rate R] [--conns C]", stderr)
+	to := fs.String("to", "127.0.0.1:9998", "listener address (host:port)")
+	count := fs.Int("count", 1000, "lines to send in all; -1 sends until interrupted")
+	rate := fs.Float64("rate", 0, "lines per second over all connections; 0 is as fast as possible")
+	conns := fs.Int("conns", 1, "parallel connections")
+	flags := fs.String("flags", "", "session flags written first with no newline, e.g. X-KF-SendFinishedEventX-KF-ReplyBack")
+	crlf := fs.Int("crlf-every", 0, "end every Nth line with CRLF (0: never)")
+	split := fs.Bool("split-writes", false, "cut writes at random offsets (mid-line, mid-UTF-8)")
+	format := fs.String("format", "kv", "detection layout: kv or cef")
+	date := fs.String("date", "-", `date slot: "-" as in the vendor sample, "" for none, or a Go time layout`)
+	seed := fs.Int64("seed", 1, "generator seed")
+	reconnect := fs.Bool("reconnect", false, "reconnect with back-off when the connection drops, as CyberTrace does")
+	useTLS := fs.Bool("tls", false, "connect with TLS")
+	caFile := fs.String("ca-file", "", "CA bundle that signed the listener's certificate (with --tls)")
+	certFile := fs.String("cert-file", "", "client certificate for mTLS (with --tls)")
+	keyFile := fs.String("key-file", "", "client key for mTLS (with --tls)")
+	serverName := fs.String("server-name", "", "TLS server name (default: the host of --to)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if *format != "kv" && *format != "cef" {
+		fmt.Fprintf(stderr, "simulate: --format must be kv or cef\n")
+		return exitUsage
+	}
+	cfg := cybertrace.PushConfig{
+		Addr: *to, Count: *count, Rate: *rate, Conns: *conns, Flags: *flags,
+		CRLFEvery: *crlf, SplitWrites: *split, Seed: *seed, Reconnect: *reconnect,
+		Gen: cybertrace.DefaultGenOptions(),
+	}
+	cfg.Gen.CEF = *format == "cef"
+	cfg.Gen.DateFormat = *date
+	if *useTLS {
+		tc, err := clientTLS(*caFile, *certFile, *keyFile, *serverName)
+		if err != nil {
+			fmt.Fprintf(stderr, "simulate: %v\n", err)
+			return exitUsage
+		}
+		cfg.TLS = tc
+	}
+	start := time.Now()
+	cfg.ProgressEvery = time.Second
+	cfg.OnProgress = func(sent int64) {
+		el := time.Since(start).Seconds()
+		fmt.Fprintf(stderr, "\rsent %d lines (%.0f/s)   ", sent, float64(sent)/max(el, 1e-9))
+	}
+	st, err := cybertrace.Push(ctx, cfg)
+	fmt.Fprintln(stderr)
+	fmt.Fprintf(stdout, "sent %d lines, %d bytes over %d connection(s) in %s (%.0f lines/s)\n",
+		st.Lines, st.Bytes, len(st.Conns), st.Elapsed.Round(time.Millisecond), st.LinesPerSecond())
+	if err != nil && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "simulate: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func clientTLS(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no certificate in %s", caFile)
+		}
+		tc.RootCAs = pool
+	}
+	if certFile != "" || keyFile != "" {
+		c, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.Certificates = []tls.Certificate{c}
+	}
+	return tc, nil
+}

@@ -1,0 +1,194 @@
+package daemon
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/alertrelay/alertrelay/internal/config"
+	"github.com/alertrelay/alertrelay/internal/delivery"
+	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/file"
+	"github.com/alertrelay/alertrelay/internal/sink/stdout"
+	"github.com/alertrelay/alertrelay/internal/source/cybertrace"
+)
+
+// This file is the component table: the one place that maps a config
+// `type` to its settings and its constructor. Adding a source or sink means
+// adding an entry here, nothing else.
+
+// validator is what every component config offers.
+type validator interface {
+	SetDefaults()
+	Validate() []error
+}
+
+type sourceType struct {
+	config func() validator
+	build  func(name string, cfg validator, env *env) (pipeline.Source, error)
+}
+
+type sinkType struct {
+	config func() validator
+	build  func(name string, cfg validator, env *env) (pipeline.Sink, error)
+	// memoryByDefault: a queue on disk buys nothing for this sink.
+	memoryByDefault bool
+}
+
+func sourceTypes() map[string]sourceType {
+	return map[string]sourceType{
+		"cybertrace": {
+			config: func() validator { return &cybertrace.Config{} },
+			build: func(name string, cfg validator, e *env) (pipeline.Source, error) {
+				dl, err := e.deadLetter("source", name, false)
+				if err != nil {
+					return nil, err
+				}
+				return cybertrace.New(name, *cfg.(*cybertrace.Config), e.deps, dl, e.metrics.Source(name))
+			},
+		},
+	}
+}
+
+func sinkTypes() map[string]sinkType {
+	return map[string]sinkType{
+		"file": {
+			config: func() validator { return &file.Config{} },
+			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
+				return file.New(*cfg.(*file.Config), e.deps)
+			},
+		},
+		"stdout": {
+			config: func() validator { return &stdout.Config{} },
+			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
+				return stdout.New(*cfg.(*stdout.Config), e.stdout, e.deps), nil
+			},
+			memoryByDefault: true,
+		},
+	}
+}
+
+// sourceCommon are the keys every source block has.
+type sourceCommon struct {
+	Type string `yaml:"type"`
+}
+
+// sinkCommon are the keys every sink block has besides its own.
+type sinkCommon struct {
+	Type            string       `yaml:"type"`
+	Inputs          []string     `yaml:"inputs"`
+	Buffer          BufferConfig `yaml:"buffer"`
+	delivery.Config `yaml:",inline"`
+}
+
+// BufferConfig is a sink's queue.
+type BufferConfig struct {
+	Type     string `yaml:"type"`      // memory (disk: see docs/decisions/0002)
+	MaxBytes int64  `yaml:"max_bytes"` // capacity
+	WhenFull string `yaml:"when_full"` // block or drop_newest
+}
+
+func (b *BufferConfig) validate() []error {
+	var errs []error
+	switch b.Type {
+	case "memory":
+	case "disk":
+		errs = append(errs, config.Errorf("buffer.type", "the disk queue is not available in this version; use memory"))
+	default:
+		errs = append(errs, config.Errorf("buffer.type", "want memory or disk, got %q", b.Type))
+	}
+	if b.MaxBytes < 1024 {
+		errs = append(errs, config.Errorf("buffer.max_bytes", "want at least 1024, got %d", b.MaxBytes))
+	}
+	if b.WhenFull != "block" && b.WhenFull != "drop_newest" {
+		errs = append(errs, config.Errorf("buffer.when_full", "want block or drop_newest, got %q", b.WhenFull))
+	}
+	return errs
+}
+
+// decoded is a component block after decoding.
+type decoded struct {
+	config.Component
+	cfg  validator
+	sink *sinkCommon // sinks only
+}
+
+// decode decodes and validates every component block, adding problems to
+// errs. It returns what decoded, even with errors, so validate reports all.
+func decode(f *config.File, errs *config.Errors) (sources, sinks []decoded) {
+	st, kt := sourceTypes(), sinkTypes()
+	known := map[string]bool{}
+	for _, c := range f.Sources {
+		known[c.Name] = true
+		t, ok := st[c.Type]
+		if !ok {
+			if c.Type != "" {
+				errs.Add(c.Node, c.Path, config.Errorf("type", "unknown source type %q (known: %s)", c.Type, keys(st)))
+			}
+			continue
+		}
+		cfg := t.config()
+		cfg.SetDefaults()
+		config.Decode(c.Node, c.Path, errs, cfg, &sourceCommon{})
+		for _, e := range cfg.Validate() {
+			errs.Add(c.Node, c.Path, e)
+		}
+		sources = append(sources, decoded{Component: c, cfg: cfg})
+	}
+	for _, c := range f.Sinks {
+		t, ok := kt[c.Type]
+		if !ok {
+			if c.Type != "" {
+				errs.Add(c.Node, c.Path, config.Errorf("type", "unknown sink type %q (known: %s)", c.Type, keys(kt)))
+			}
+			continue
+		}
+		cfg := t.config()
+		cfg.SetDefaults()
+		common := &sinkCommon{Buffer: BufferConfig{Type: "memory", MaxBytes: 256 << 20, WhenFull: "block"}}
+		common.Config.SetDefaults()
+		config.Decode(c.Node, c.Path, errs, cfg, common)
+		all := append(cfg.Validate(), common.Config.Validate()...)
+		all = append(all, common.Buffer.validate()...)
+		for i, in := range common.Inputs {
+			if !known[in] {
+				all = append(all, config.Errorf("inputs", "entry %d: no source named %q", i, in))
+			}
+		}
+		for _, e := range all {
+			errs.Add(c.Node, c.Path, e)
+		}
+		sinks = append(sinks, decoded{Component: c, cfg: cfg, sink: common})
+	}
+	return sources, sinks
+}
+
+func keys[V any](m map[string]V) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ", ")
+}
+
+// Check loads the config at path and decodes every component, returning
+// every problem found (nil when the config is valid).
+func Check(path string) (*config.File, config.Errors, error) {
+	f, errs, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f != nil {
+		decode(f, &errs)
+	}
+	return f, errs.Sorted(), nil
+}
+
+// CheckBytes is Check on a config held in memory.
+func CheckBytes(b []byte) (*config.File, config.Errors) {
+	f, errs := config.Parse(b)
+	if f != nil {
+		decode(f, &errs)
+	}
+	return f, errs.Sorted()
+}
