@@ -29,6 +29,7 @@ type Options struct {
 	Log    *slog.Logger
 	Stdout io.Writer // where stdout sinks write
 	Now    func() time.Time
+	IDs    *event.IDGen // nil: a fresh random prefix
 }
 
 // env is what component constructors share.
@@ -83,9 +84,12 @@ func New(f *config.File, opt Options) (*Daemon, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.IDs == nil {
+		opt.IDs = event.NewIDGen()
+	}
 	d := &Daemon{cfg: f, log: opt.Log}
 	d.env = &env{
-		deps:     pipeline.Deps{Log: opt.Log, StateDir: f.StateDir, Now: opt.Now, IDs: event.NewIDGen()},
+		deps:     pipeline.Deps{Log: opt.Log, StateDir: f.StateDir, Now: opt.Now, IDs: opt.IDs},
 		metrics:  telemetry.NewMetrics(),
 		stdout:   stdout.NewSyncWriter(opt.Stdout),
 		stateDir: f.StateDir,

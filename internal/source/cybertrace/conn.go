@@ -45,10 +45,10 @@ type conn struct {
 	dropped    int  // bytes of that line so far
 	head       []byte
 
-	recv    time.Time // time of the current read
+	recv    time.Time // time of the current read, from the injectable clock: stamps events
 	ev      event.Event
 	batch   *event.Batch
-	first   time.Time // when the batch's first event was read
+	first   time.Time // wall time the batch's first event was read: drives the linger deadline
 	fixed   []byte    // UTF-8 repair buffer
 	counts  counts
 	flushCx context.Context
@@ -92,7 +92,9 @@ func (s *Source) serve(ctx context.Context, nc net.Conn, peer netip.Addr, w pipe
 // stopped.
 func (c *conn) loop(ctx context.Context) string {
 	cfg := &c.s.cfg
-	lastData := c.s.now()
+	// Deadlines run on the wall clock; the injectable clock only stamps
+	// events (a test clock would make every deadline expire at once).
+	lastData := time.Now()
 	for {
 		if c.end == len(c.buf) {
 			c.makeRoom()
@@ -109,7 +111,7 @@ func (c *conn) loop(ctx context.Context) string {
 		n, err := c.c.Read(c.buf[c.end:])
 		if n > 0 {
 			c.recv = c.s.now()
-			lastData = c.recv
+			lastData = time.Now()
 			c.end += n
 			c.scan(false)
 		}
@@ -127,7 +129,7 @@ func (c *conn) loop(ctx context.Context) string {
 			if c.batch.Len() > 0 {
 				c.flush()
 			}
-			if c.s.now().Sub(lastData) >= cfg.IdleTimeout {
+			if time.Since(lastData) >= cfg.IdleTimeout {
 				c.finish("incomplete line at idle timeout")
 				return "idle timeout"
 			}
@@ -281,7 +283,7 @@ func (c *conn) handle(line []byte) {
 		return
 	}
 	if c.batch.Len() == 0 {
-		c.first = c.recv
+		c.first = time.Now()
 	}
 	c.batch.Commit(c.s.norm.Append(c.batch.Buffer(), ev))
 	if c.batch.Len() >= c.s.cfg.Batch.MaxEvents {
