@@ -35,6 +35,9 @@ type File struct {
 // Admin is the optional HTTP listener for /healthz, /readyz and /metrics.
 type Admin struct {
 	Listen string `yaml:"listen"`
+	// Pprof mounts Go's profiler under /debug/pprof/ (off by default: it
+	// exposes internals and can cost CPU).
+	Pprof bool `yaml:"pprof"`
 }
 
 // Log configures the daemon's own logging.

@@ -144,7 +144,7 @@ func New(f *config.File, opt Options) (*Daemon, error) {
 		d.sources = append(d.sources, &runSource{name: s.Name, src: src, router: r})
 	}
 	if f.Admin.Listen != "" {
-		d.admin = telemetry.NewAdmin(d.env.metrics, opt.Log)
+		d.admin = telemetry.NewAdmin(d.env.metrics, opt.Log, f.Admin.Pprof)
 	}
 	ok = true
 	return d, nil

@@ -1,8 +1,27 @@
 package event
 
 import (
+	"encoding/binary"
 	"unicode/utf8"
 )
+
+const (
+	lo8 = 0x0101010101010101
+	hi8 = 0x8080808080808080
+)
+
+// plain8 reports whether none of the 8 bytes in v is a control character,
+// '"', '\\' or non-ASCII. These are the classic SWAR tests ("has a byte less
+// than n", "has a zero byte"); they answer exactly whether such a byte
+// exists, which is all that is asked.
+func plain8(v uint64) bool {
+	ctl := (v - 0x20*lo8) &^ v // a byte < 0x20 (exact when no byte >= 0x80, checked by v&hi8)
+	xq := v ^ ('"' * lo8)
+	q := (xq - lo8) &^ xq // a byte == '"'
+	xb := v ^ ('\\' * lo8)
+	b := (xb - lo8) &^ xb // a byte == '\\'
+	return (ctl|q|b|v)&hi8 == 0
+}
 
 const hexDigits = "0123456789abcdef"
 
@@ -21,6 +40,13 @@ func AppendJSONString(dst []byte, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip 8 plain ASCII bytes at a time: most values need no escaping.
+		for i+8 <= len(s) && plain8(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if safeASCII[c] {

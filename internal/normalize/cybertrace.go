@@ -235,6 +235,10 @@ func (n *CyberTrace) Append(dst []byte, ev *event.Event) []byte {
 	return w.b
 }
 
+// appendThreat writes threat.*: the feed that matched and the indicator
+// itself (the feed's value, which for URL feeds is a mask such as
+// "example.com/*"). What was observed in the event goes to the top-level
+// url/file/source/user fields instead, so nothing is written twice.
 func (n *CyberTrace) appendThreat(w *jw, v *view) {
 	w.open("threat")
 	if len(v.category) > 0 {
@@ -243,24 +247,32 @@ func (n *CyberTrace) appendThreat(w *jw, v *view) {
 		w.close()
 	}
 	w.open("indicator")
-	w.lit("type", indicatorType(v))
+	typ := indicatorType(v)
+	w.lit("type", typ)
 	w.strOpt("name", v.matched)
 	w.lit("provider", "Kaspersky CyberTrace")
 	if c := confidenceName(v.confidence); c != "" {
 		w.lit("confidence", c)
 	}
-	if ip, ok := validIP(v.ip); ok {
-		w.str("ip", ip)
-	}
-	if len(v.url) > 0 {
-		w.open("url")
-		w.str("full", v.url)
-		w.close()
-	}
-	if len(v.md5)+len(v.sha1)+len(v.sha256) > 0 {
-		w.open("file")
-		appendHashes(w, v)
-		w.close()
+	if len(v.matched) > 0 {
+		switch typ {
+		case "ipv4-addr", "ipv6-addr":
+			if ip, ok := validIP(v.matched); ok {
+				w.str("ip", ip)
+			}
+		case "url":
+			w.open("url")
+			w.str("original", v.matched)
+			w.close()
+		case "file":
+			if alg := hashName(len(v.matched)); alg != "" {
+				w.open("file")
+				w.open("hash")
+				w.str(alg, v.matched)
+				w.close()
+				w.close()
+			}
+		}
 	}
 	if t, ok := parseFeedTime(v.firstSeen, n.opt.Location); ok {
 		w.time("first_seen", t)
@@ -272,6 +284,19 @@ func (n *CyberTrace) appendThreat(w *jw, v *view) {
 	w.close()
 }
 
+// hashName names a hex digest by its length.
+func hashName(n int) string {
+	switch n {
+	case 32:
+		return "md5"
+	case 40:
+		return "sha1"
+	case 64:
+		return "sha256"
+	}
+	return ""
+}
+
 func appendHashes(w *jw, v *view) {
 	w.open("hash")
 	w.strOpt("md5", v.md5)
@@ -281,9 +306,20 @@ func appendHashes(w *jw, v *view) {
 }
 
 // indicatorType picks the ECS threat.indicator.type (STIX 2.1 names) from
-// the observed values, falling back to the category's suffix.
+// the category's naming convention (KL_*_URL, KL_*_Hash_*, KL_*_IP,
+// KL_IP_Reputation), falling back to what was observed.
 func indicatorType(v *view) string {
+	c := v.category
 	switch {
+	case bytes.HasSuffix(c, []byte("_URL")):
+		return "url"
+	case bytes.Contains(c, []byte("_Hash")):
+		return "file"
+	case bytes.HasSuffix(c, []byte("_IP")) || bytes.HasSuffix(c, []byte("IP_Reputation")):
+		if bytes.IndexByte(v.matched, ':') >= 0 {
+			return "ipv6-addr"
+		}
+		return "ipv4-addr"
 	case len(v.url) > 0:
 		return "url"
 	case len(v.md5)+len(v.sha1)+len(v.sha256) > 0:
@@ -292,15 +328,6 @@ func indicatorType(v *view) string {
 		if bytes.IndexByte(v.ip, ':') >= 0 {
 			return "ipv6-addr"
 		}
-		return "ipv4-addr"
-	}
-	c := v.category
-	switch {
-	case bytes.HasSuffix(c, []byte("_URL")):
-		return "url"
-	case bytes.Contains(c, []byte("Hash")):
-		return "file"
-	case bytes.HasSuffix(c, []byte("_IP")) || bytes.HasSuffix(c, []byte("IP_Reputation")):
 		return "ipv4-addr"
 	}
 	return "unknown"
@@ -353,9 +380,26 @@ func validIP(b []byte) ([]byte, bool) {
 // more than once in the group becomes an array of its values, in order.
 func appendGroup(w *jw, ev *event.Event, g event.Group) {
 	fs := ev.Fields
+	// A 64-bit filter over the group's keys: most lines have no duplicate
+	// key in a group, and then no key is compared with another at all.
+	var seen, collide uint64
+	for i := range fs {
+		if fs[i].Group == g {
+			bit := keyBit(fs[i].Key)
+			collide |= seen & bit
+			seen |= bit
+		}
+	}
 	for i := range fs {
 		f := &fs[i]
-		if f.Group != g || seenBefore(fs[:i], g, f.Key) {
+		if f.Group != g {
+			continue
+		}
+		if collide&keyBit(f.Key) == 0 {
+			w.dynStr(f.Key, f.Value)
+			continue
+		}
+		if seenBefore(fs[:i], g, f.Key) {
 			continue
 		}
 		dups := 0
@@ -380,6 +424,15 @@ func appendGroup(w *jw, ev *event.Event, g event.Group) {
 		}
 		w.b = append(w.b, ']')
 	}
+}
+
+// keyBit hashes a key to one of 64 bits.
+func keyBit(k []byte) uint64 {
+	if len(k) == 0 {
+		return 1
+	}
+	h := uint(len(k))*31 + uint(k[0])*7 + uint(k[len(k)-1])
+	return 1 << (h & 63)
 }
 
 func seenBefore(fs []event.Field, g event.Group, key []byte) bool {

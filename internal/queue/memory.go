@@ -110,30 +110,38 @@ func (q *Memory) Pop(ctx context.Context, lim Limits) (*Lease, error) {
 	}
 }
 
-// take pops up to lim and unlocks mu.
+// take pops up to lim and unlocks mu. The common case, a stored batch that
+// fits the limits whole, is handed out as is; otherwise documents are copied
+// into one exactly-sized batch.
 func (q *Memory) take(lim Limits) *Lease {
-	out := event.NewBatch(0, 0)
-	var size int64
-fill:
-	for len(q.batches) > 0 {
-		b := q.batches[0]
-		for q.next < b.Len() {
-			d := b.Doc(q.next)
-			if out.Len() >= lim.MaxEvents || (out.Len() > 0 && out.Size()+len(d) > lim.MaxBytes) {
-				break fill
-			}
-			out.Append(d)
-			size += int64(len(d))
-			q.next++
-		}
+	var out *event.Batch
+	b := q.batches[0]
+	fits := b.Len() <= lim.MaxEvents && (b.Size() <= lim.MaxBytes || b.Len() == 1)
+	worthMerging := len(q.batches) > 1 && b.Len()*2 < lim.MaxEvents && b.Size()*2 < lim.MaxBytes
+	if q.next == 0 && fits && !worthMerging {
+		out = b
 		q.batches[0] = nil
 		q.batches = q.batches[1:]
-		q.next = 0
+	} else {
+		n, size := q.measure(lim)
+		out = event.NewBatch(n, size/n+1)
+		for out.Len() < n {
+			b := q.batches[0]
+			for q.next < b.Len() && out.Len() < n {
+				out.Append(b.Doc(q.next))
+				q.next++
+			}
+			if q.next == b.Len() {
+				q.batches[0] = nil
+				q.batches = q.batches[1:]
+				q.next = 0
+			}
+		}
 	}
 	q.avail -= out.Len()
 	q.availB -= out.Size()
 	q.mu.Unlock()
-	n := out.Len()
+	n, size := out.Len(), int64(out.Size())
 	return &Lease{Batch: out, ack: func() {
 		q.mu.Lock()
 		q.bytes -= size
@@ -141,6 +149,24 @@ fill:
 		q.notify()
 		q.mu.Unlock()
 	}}
+}
+
+// measure counts the documents and bytes the next take returns (at least
+// one document). Called with mu held.
+func (q *Memory) measure(lim Limits) (n, size int) {
+	next := q.next
+	for _, b := range q.batches {
+		for ; next < b.Len(); next++ {
+			d := len(b.Doc(next))
+			if n >= lim.MaxEvents || (n > 0 && size+d > lim.MaxBytes) {
+				return n, size
+			}
+			n++
+			size += d
+		}
+		next = 0
+	}
+	return n, size
 }
 
 // Close implements Queue.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -17,11 +18,15 @@ import (
 type Admin struct {
 	metrics *Metrics
 	log     *slog.Logger
+	pprof   bool
 	ready   atomic.Bool
 }
 
-// NewAdmin returns the admin endpoints for m.
-func NewAdmin(m *Metrics, log *slog.Logger) *Admin { return &Admin{metrics: m, log: log} }
+// NewAdmin returns the admin endpoints for m; with pprof, also Go's
+// profiler under /debug/pprof/.
+func NewAdmin(m *Metrics, log *slog.Logger, pprof bool) *Admin {
+	return &Admin{metrics: m, log: log, pprof: pprof}
+}
 
 // SetReady flips /readyz.
 func (a *Admin) SetReady(ok bool) { a.ready.Store(ok) }
@@ -43,6 +48,13 @@ func (a *Admin) Handler() http.Handler {
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
+	if a.pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

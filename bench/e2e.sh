@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: emulated CyberTrace -> TCP listener -> parse ->
+# normalise -> queue -> file sink, on this machine, loopback only.
+#
+#   bench/e2e.sh [EVENTS] [CONNS]        (defaults: 1000000 events, 4 connections)
+#
+# Prints events/s (from the first line sent to the last document written),
+# the daemon's CPU time and peak RSS (VmHWM). The emulator runs on the same
+# machine and competes for the same cores, as the peers did when measured.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events=${1:-1000000}
+conns=${2:-4}
+work=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+
+go build -o "$work/alertrelay" ./cmd/alertrelay
+port=$((20000 + RANDOM % 20000))
+admin=$((port + 1))
+cat > "$work/bench.yaml" <<YAML
+state_dir: $work/state
+admin: {listen: 127.0.0.1:$admin, pprof: ${PPROF:-false}}
+log: {level: warn}
+sources:
+  ct:
+    type: cybertrace
+    listen: 127.0.0.1:$port
+sinks:
+  out:
+    type: file
+    path: $work/events.ndjson
+    max_bytes: 0
+    batch: {max_events: 4096, max_bytes: 4194304, timeout: 50ms}
+    buffer: {type: memory, max_bytes: 67108864}
+YAML
+"$work/alertrelay" run --config "$work/bench.yaml" &
+pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$admin/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+sent() { curl -fs "http://127.0.0.1:$admin/metrics" | awk '/^alertrelay_sink_sent_events_total\{sink="out"\}/ {print $2}'; }
+cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+tck=$(getconf CLK_TCK)
+cpu0=$(cpu)
+t0=$(date +%s.%N)
+if [ -n "${PROFILE_OUT:-}" ]; then # PPROF=true PROFILE_OUT=cpu.prof bench/e2e.sh: profile 5 s of the run
+  curl -fs "http://127.0.0.1:$admin/debug/pprof/profile?seconds=5" -o "$PROFILE_OUT" &
+fi
+"$work/alertrelay" simulate cybertrace --to "127.0.0.1:$port" --count "$events" --conns "$conns" >"$work/sim.out" 2>/dev/null
+t_sent=$(date +%s.%N)
+while :; do
+  n=$(sent)
+  awk -v n="${n:-0}" -v e="$events" 'BEGIN { exit !(n + 0 >= e) }' && break
+  sleep 0.01
+done
+t1=$(date +%s.%N)
+cpu1=$(cpu)
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+kill -TERM $pid; wait $pid || true
+lines=$(wc -l < "$work/events.ndjson")
+bytes=$(stat -c %s "$work/events.ndjson")
+awk -v e="$events" -v t0="$t0" -v t1="$t1" -v ts="$t_sent" -v c0="$cpu0" -v c1="$cpu1" -v tck="$tck" -v hwm="$hwm" -v lines="$lines" -v bytes="$bytes" -v conns="$conns" 'BEGIN {
+  el = t1 - t0
+  printf "events            %d over %d connections\n", e, conns
+  printf "documents written %d (%.0f MB)\n", lines, bytes / 1e6
+  printf "elapsed           %.2f s (emulator done after %.2f s)\n", el, ts - t0
+  printf "throughput        %.0f events/s\n", e / el
+  printf "daemon CPU        %.2f s (%.0f%% of one core)\n", (c1 - c0) / tck, 100 * (c1 - c0) / tck / el
+  printf "daemon peak RSS   %.1f MB\n", hwm / 1024
+}'
+[ "$lines" -eq "$events" ] || { echo "MISMATCH: $lines documents for $events events" >&2; exit 1; }
