@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func run(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = Run(ctx, args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestValidate(t *testing.T) {
+	code, _, stderr := run(t, context.Background(), "validate", "--config", "testdata/bad.yaml")
+	if code != exitUsage {
+		t.Fatalf("exit %d, want %d", code, exitUsage)
+	}
+	want := `testdata/bad.yaml: 3 problem(s):
+  line 6: sources.ct.format: want auto, kv, cef or template, got "xml"
+  line 8: sources.ct.idle_timout: unknown key (did you mean "idle_timeout"?)
+  line 13: sinks.out.inputs: entry 1: no source named "nope"
+`
+	if d := cmp.Diff(want, stderr); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}
+
+func TestValidateExamples(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, f := range files {
+		// Secrets and certificate files of the examples are not checked by
+		// validate (they are read at start), so every example must pass.
+		code, out, errOut := run(t, context.Background(), "validate", "--config", f)
+		if code != exitOK || !strings.Contains(out, "OK") {
+			t.Errorf("%s: exit %d: %s%s", f, code, out, errOut)
+		}
+	}
+}
+
+func TestUsageAndHelp(t *testing.T) {
+	if code, _, _ := run(t, context.Background()); code != exitUsage {
+		t.Errorf("no args: exit %d", code)
+	}
+	if code, out, _ := run(t, context.Background(), "--help"); code != exitOK || !strings.Contains(out, "simulate") {
+		t.Errorf("--help: exit %d, %q", code, out)
+	}
+	for _, c := range []string{"run", "validate", "demo", "version"} {
+		if code, _, errOut := run(t, context.Background(), c, "--help"); code != exitOK || !strings.Contains(errOut, "Usage: alertrelay "+c) {
+			t.Errorf("%s --help: exit %d, %q", c, code, errOut)
+		}
+	}
+	if code, _, errOut := run(t, context.Background(), "simulate", "cybertrace", "--help"); code != exitOK || !strings.Contains(errOut, "--count") && !strings.Contains(errOut, "-count") {
+		t.Errorf("simulate cybertrace --help: exit %d, %q", code, errOut)
+	}
+	if code, _, _ := run(t, context.Background(), "bogus"); code != exitUsage {
+		t.Errorf("bogus: exit %d", code)
+	}
+	if code, out, _ := run(t, context.Background(), "version"); code != exitOK || !strings.HasPrefix(out, "alertrelay ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+// TestDemo runs the demo for a moment and checks that every event the
+// emulator sent was printed as a valid document and written to the file.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, out, errOut := run(t, ctx, "demo", "--duration", "1500ms", "--rate", "200", "--state-dir", dir)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	printed := 0
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var doc map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &doc); err != nil {
+			t.Fatalf("printed line is not JSON: %q", sc.Text())
+		}
+		printed++
+	}
+	file, err := os.ReadFile(filepath.Join(dir, "events.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := bytes.Count(file, []byte("\n"))
+	var sent int
+	for _, l := range strings.Split(errOut, "\n") {
+		if strings.HasPrefix(l, "final: emulator sent ") {
+			sent = atoiPrefix(strings.TrimPrefix(l, "final: emulator sent "))
+		}
+	}
+	if sent < 50 || printed != sent || written != sent {
+		t.Fatalf("sent %d, printed %d, written %d; stderr:\n%s", sent, printed, written, errOut)
+	}
+}
+
+func TestRunStopsCleanlyOnCancel(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte("state_dir: "+dir+"\nsources: {ct: {type: cybertrace, listen: 127.0.0.1:0}}\nsinks: {out: {type: file, path: "+dir+"/o.ndjson}}\n"), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	code, _, errOut := run(t, ctx, "run", "--config", cfg)
+	if code != exitOK || !strings.Contains(errOut, "msg=stopped") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+func atoiPrefix(s string) int {
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
