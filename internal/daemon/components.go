@@ -82,7 +82,7 @@ type sinkCommon struct {
 
 // BufferConfig is a sink's queue.
 type BufferConfig struct {
-	Type     string `yaml:"type"`      // memory (disk: see docs/decisions/0002)
+	Type     string `yaml:"type"`      // memory; disk arrives with the durable-delivery work
 	MaxBytes int64  `yaml:"max_bytes"` // capacity
 	WhenFull string `yaml:"when_full"` // block or drop_newest
 }
