@@ -364,16 +364,42 @@ func atoi(b []byte) (int, bool) {
 }
 
 // validIP returns b when it is a literal IP address; ECS ip fields reject
-// anything else at index time.
+// anything else at index time. Dotted IPv4, the common case, is checked
+// without allocating.
 func validIP(b []byte) ([]byte, bool) {
 	if len(b) == 0 || len(b) > 45 {
 		return nil, false
 	}
-	var buf [45]byte
-	if _, err := netip.ParseAddr(string(append(buf[:0], b...))); err != nil {
+	if bytes.IndexByte(b, ':') < 0 {
+		return b, isIPv4(b)
+	}
+	if _, err := netip.ParseAddr(string(b)); err != nil {
 		return nil, false
 	}
 	return b, true
+}
+
+// isIPv4 reports whether b is four decimal octets 0-255 without leading
+// zeros, as netip.ParseAddr accepts them.
+func isIPv4(b []byte) bool {
+	parts, n, digits := 0, 0, 0
+	for i := 0; i <= len(b); i++ {
+		if i == len(b) || b[i] == '.' {
+			if digits == 0 || n > 255 || (digits > 1 && b[i-digits] == '0') {
+				return false
+			}
+			parts++
+			n, digits = 0, 0
+			continue
+		}
+		c := b[i]
+		if c < '0' || c > '9' || digits == 3 {
+			return false
+		}
+		n = n*10 + int(c-'0')
+		digits++
+	}
+	return parts == 4
 }
 
 // appendGroup writes the fields of group g as members; a key that occurs

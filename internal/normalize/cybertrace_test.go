@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -164,6 +165,17 @@ func TestParseFeedTime(t *testing.T) {
 			if !got.Equal(want) {
 				t.Errorf("parseFeedTime(%q) = %v, want %v", tt.in, got, want)
 			}
+		}
+	}
+}
+
+func TestValidIPAgreesWithNetip(t *testing.T) {
+	for _, s := range []string{"192.0.2.1", "0.0.0.0", "255.255.255.255", "256.1.1.1", "1.2.3", "1.2.3.4.5", "01.2.3.4",
+		"1..2.3", "1.2.3.4 ", "a.b.c.d", "::1", "2001:db8::1", "fe80::1%eth0", "1.2.3.-1", "", "1.2.3.4/24", "1234.1.1.1"} {
+		_, err := netip.ParseAddr(s)
+		_, ok := validIP([]byte(s))
+		if ok != (err == nil) {
+			t.Errorf("validIP(%q) = %v, netip says %v", s, ok, err)
 		}
 	}
 }
