@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -15,13 +14,14 @@ import (
 	"github.com/alertrelay/alertrelay/internal/pipeline"
 )
 
-var syscallEMFILE = syscall.EMFILE
-
 const (
 	initialBuffer = 64 << 10
 	// shutdownGrace bounds how long a connection may wait for the queues to
 	// take its last batch once the source is stopping.
 	shutdownGrace = 30 * time.Second
+	// shutdownDrain bounds how long a connection keeps reading what its
+	// peer already sent once the source is stopping.
+	shutdownDrain = 250 * time.Millisecond
 	// dlHead is how much of an oversize line the dead-letter file keeps.
 	dlHead = 1024
 )
@@ -41,11 +41,13 @@ type conn struct {
 	buf        []byte // read buffer; unread data is buf[start:end]
 	start, end int
 	atStart    bool // session flags not yet looked for
+	flagsSeen  bool // at least one session flag was stripped
 	discarding bool // inside a line longer than max_line_bytes
 	dropped    int  // bytes of that line so far
 	head       []byte
 
 	recv    time.Time // time of the current read, from the injectable clock: stamps events
+	active  time.Time // last read or hand-over; idle_timeout counts from here
 	ev      event.Event
 	batch   *event.Batch
 	first   time.Time // wall time the batch's first event was read: drives the linger deadline
@@ -77,8 +79,10 @@ func (s *Source) serve(ctx context.Context, nc net.Conn, peer netip.Addr, w pipe
 	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, cancel) })
 	defer stopGrace()
 	c.flushCx = flushCtx
-	// Wake a blocked Read when the source stops.
-	stopRead := context.AfterFunc(ctx, func() { nc.SetReadDeadline(time.Unix(1, 0)) })
+	// Wake a blocked Read when the source stops; loop then drains what the
+	// socket already holds (a deadline in the past fails Read without
+	// reading, so the drain sets its own deadline).
+	stopRead := context.AfterFunc(ctx, func() { nc.SetReadDeadline(time.Now()) })
 	defer stopRead()
 	defer nc.Close()
 
@@ -89,29 +93,33 @@ func (s *Source) serve(ctx context.Context, nc net.Conn, peer netip.Addr, w pipe
 }
 
 // loop reads until EOF, error, idle timeout or ctx end, and says why it
-// stopped.
+// stopped. When ctx ends it keeps reading for up to shutdownDrain, so lines
+// CyberTrace had already sent (and TCP acknowledged) are not lost.
 func (c *conn) loop(ctx context.Context) string {
 	cfg := &c.s.cfg
 	// Deadlines run on the wall clock; the injectable clock only stamps
 	// events (a test clock would make every deadline expire at once).
-	lastData := time.Now()
+	c.active = time.Now()
+	var drainUntil time.Time
 	for {
 		if c.end == len(c.buf) {
 			c.makeRoom()
 		}
-		deadline := lastData.Add(cfg.IdleTimeout)
+		if drainUntil.IsZero() && ctx.Err() != nil {
+			drainUntil = time.Now().Add(shutdownDrain)
+		}
+		deadline := c.active.Add(cfg.IdleTimeout)
 		if c.batch.Len() > 0 {
 			deadline = minTime(deadline, c.first.Add(cfg.Batch.Linger))
 		}
-		c.c.SetReadDeadline(deadline)
-		if ctx.Err() != nil {
-			c.finish("incomplete line when the source stopped")
-			return "source stopping"
+		if !drainUntil.IsZero() {
+			deadline = minTime(deadline, drainUntil)
 		}
+		c.c.SetReadDeadline(deadline)
 		n, err := c.c.Read(c.buf[c.end:])
 		if n > 0 {
 			c.recv = c.s.now()
-			lastData = time.Now()
+			c.active = time.Now()
 			c.end += n
 			c.scan(false)
 		}
@@ -122,14 +130,14 @@ func (c *conn) loop(ctx context.Context) string {
 			c.finish("")
 			return "eof"
 		case isTimeout(err):
-			if ctx.Err() != nil {
+			if ctx.Err() != nil && !drainUntil.IsZero() && !time.Now().Before(drainUntil) {
 				c.finish("incomplete line when the source stopped")
 				return "source stopping"
 			}
 			if c.batch.Len() > 0 {
 				c.flush()
 			}
-			if time.Since(lastData) >= cfg.IdleTimeout {
+			if time.Since(c.active) >= cfg.IdleTimeout {
 				c.finish("incomplete line at idle timeout")
 				return "idle timeout"
 			}
@@ -199,16 +207,18 @@ func (c *conn) scan(eof bool) {
 }
 
 // stripFlags removes any concatenation of the session flags at the start of
-// the stream, then one optional line break. It reports false while the data
-// so far could still be the start of a flag.
+// the stream, then one optional line break. Each complete flag is consumed
+// as soon as it is seen, so a long run of flags never fills the buffer. It
+// reports false while the data so far could still be (part of) a flag or
+// the line break after one.
 func (c *conn) stripFlags(eof bool) bool {
-	p := c.buf[c.start:c.end]
 	for {
+		p := c.buf[c.start:c.end]
 		matched := false
 		for _, f := range sessionFlags {
 			if bytes.HasPrefix(p, f) {
-				p = p[len(f):]
-				matched = true
+				c.start += len(f)
+				c.flagsSeen, matched = true, true
 				break
 			}
 			if len(p) < len(f) && bytes.HasPrefix(f, p) && !eof {
@@ -219,16 +229,18 @@ func (c *conn) stripFlags(eof bool) bool {
 			break
 		}
 	}
-	if stripped := len(c.buf[c.start:c.end]) - len(p); stripped > 0 {
+	if c.flagsSeen {
+		p := c.buf[c.start:c.end]
 		switch {
 		case bytes.HasPrefix(p, []byte("\r\n")):
-			p = p[2:]
+			c.start += 2
+		case len(p) == 1 && p[0] == '\r' && !eof:
+			return false // the LF of a CRLF may follow
 		case len(p) > 0 && (p[0] == '\n' || p[0] == '\r'):
-			p = p[1:]
+			c.start++
 		case len(p) == 0 && !eof:
 			return false // a line break may follow
 		}
-		c.start = c.end - len(p)
 	}
 	c.atStart = false
 	return true
@@ -314,6 +326,8 @@ func (c *conn) flush() {
 		m.Events.Add(float64(n))
 	}
 	c.batch.Reset()
+	// Time spent waiting for the queues is not idleness on the peer's part.
+	c.active = time.Now()
 }
 
 func (s *Source) deadLetter(reason string, data []byte) {

@@ -121,17 +121,19 @@ func (s *Source) Run(ctx context.Context, w pipeline.BatchWriter) error {
 			if ctx.Err() != nil {
 				break
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscallEMFILE) {
-				// Out of file descriptors or similar: back off, as net/http does.
-				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "err", err, "delay", tempDelay)
-				time.Sleep(tempDelay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				wg.Wait()
+				return fmt.Errorf("cybertrace source %s: listener closed: %w", s.name, err)
 			}
-			ln.Close()
-			wg.Wait()
-			return fmt.Errorf("cybertrace source %s: accept: %w", s.name, err)
+			// Out of file descriptors, buffers or memory: back off and keep
+			// serving the connections already open, as net/http does.
+			tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+			s.logLimited("accept", "accept failed; retrying", "err", err, "delay", tempDelay)
+			select {
+			case <-time.After(tempDelay):
+			case <-ctx.Done():
+			}
+			continue
 		}
 		tempDelay = 0
 		peer := remoteAddr(conn)
