@@ -31,7 +31,7 @@ sinks:
     path: $work/events.ndjson
     max_bytes: 0
     batch: {max_events: 4096, max_bytes: 4194304, timeout: 50ms}
-    buffer: {type: memory, max_bytes: 67108864}
+    buffer: {type: memory, max_bytes: ${BUFFER_BYTES:-16777216}}
 YAML
 "$work/alertrelay" run --config "$work/bench.yaml" &
 pid=$!
@@ -43,7 +43,7 @@ tck=$(getconf CLK_TCK)
 cpu0=$(cpu)
 t0=$(date +%s.%N)
 if [ -n "${PROFILE_OUT:-}" ]; then # PPROF=true PROFILE_OUT=cpu.prof bench/e2e.sh: profile 5 s of the run
-  curl -fs "http://127.0.0.1:$admin/debug/pprof/profile?seconds=5" -o "$PROFILE_OUT" &
+  curl -fs "http://127.0.0.1:$admin/debug/pprof/profile?seconds=${PROFILE_SECONDS:-2}" -o "$PROFILE_OUT" &
 fi
 "$work/alertrelay" simulate cybertrace --to "127.0.0.1:$port" --count "$events" --conns "$conns" >"$work/sim.out" 2>/dev/null
 t_sent=$(date +%s.%N)

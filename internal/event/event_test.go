@@ -73,10 +73,10 @@ func TestBatch(t *testing.T) {
 	b.Commit(buf)
 	b.Commit(b.Buffer()) // nothing appended: ignored
 	b.Append([]byte("three"))
-	if b.Len() != 3 || b.Size() != 11 || string(b.Doc(1)) != "two" {
+	if b.Len() != 3 || b.Size() != 14 || string(b.Doc(1)) != "two" {
 		t.Fatalf("len %d size %d doc1 %q", b.Len(), b.Size(), b.Doc(1))
 	}
-	if got := string(b.WriteNDJSON(nil)); got != "one\ntwo\nthree\n" {
+	if got := string(b.NDJSON()); got != "one\ntwo\nthree\n" {
 		t.Errorf("ndjson %q", got)
 	}
 	s := b.Slice(1, 3)
@@ -93,6 +93,30 @@ func TestBatch(t *testing.T) {
 	if b.Len() != 0 || b.Size() != 0 {
 		t.Error("Reset")
 	}
+}
+
+func TestBatchPoolReusesAfterLastRelease(t *testing.T) {
+	p := NewBatchPool(4, 8)
+	b := p.Get()
+	b.Append([]byte("x"))
+	b.Retain()  // a queue holds it
+	b.Release() // the source lets go
+	if b.Len() != 1 {
+		t.Fatal("batch emptied while still referenced")
+	}
+	b.Release() // the queue acks: back to the pool, emptied
+	if b.Len() != 0 {
+		t.Fatal("released batch not reset")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("releasing too often did not panic")
+		}
+	}()
+	NewBatch(1, 1).Release()
+	n := NewBatch(1, 1)
+	n.Release()
+	n.Release()
 }
 
 func TestIDs(t *testing.T) {

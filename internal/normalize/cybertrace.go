@@ -29,6 +29,8 @@ var DefaultTimeLayouts = []string{
 
 // Options control the CyberTrace mapping.
 type Options struct {
+	// Source is the name of the configured source: event.provider.
+	Source string
 	// IncludeOriginal adds the raw line as event.original.
 	IncludeOriginal bool
 	// Location is the zone of times without one (CyberTrace dates, feed
@@ -43,6 +45,9 @@ type Options struct {
 type CyberTrace struct {
 	opt Options
 	ids *event.IDGen
+	// eventFixed[kind] is the constant run of event.* members that follows
+	// event.id, encoded once.
+	eventFixed [event.KindLookupFinished + 1][]byte
 }
 
 // NewCyberTrace returns an encoder that draws event IDs from ids.
@@ -53,7 +58,20 @@ func NewCyberTrace(opt Options, ids *event.IDGen) *CyberTrace {
 	if opt.TimeLayouts == nil {
 		opt.TimeLayouts = DefaultTimeLayouts
 	}
-	return &CyberTrace{opt: opt, ids: ids}
+	n := &CyberTrace{opt: opt, ids: ids}
+	for k := range n.eventFixed {
+		kind := event.Kind(k)
+		b := []byte(`,"kind":"event","category":["host"],"type":["info"]`)
+		if kind == event.KindDetection {
+			b = []byte(`,"kind":"alert","category":["threat"],"type":["indicator"]`)
+		}
+		b = append(b, `,"dataset":`...)
+		b = event.AppendJSONStr(b, kind.String())
+		b = append(b, `,"module":"cybertrace","provider":`...)
+		b = event.AppendJSONStr(b, opt.Source)
+		n.eventFixed[k] = b
+	}
+	return n
 }
 
 // cefKeys maps the CyberTrace ArcSight extension keys onto the names of the
@@ -170,30 +188,16 @@ func (n *CyberTrace) Append(dst []byte, ev *event.Event) []byte {
 	w.b = append(w.b, '"')
 	w.b = n.ids.Append(w.b)
 	w.b = append(w.b, '"')
-	switch ev.Kind {
-	case event.KindDetection:
-		w.lit("kind", "alert")
-		w.raw("category", `["threat"]`)
-		w.raw("type", `["indicator"]`)
-	default:
-		w.lit("kind", "event")
-		w.raw("category", `["host"]`)
-		w.raw("type", `["info"]`)
+	w.b = append(w.b, n.eventFixed[ev.Kind]...) // kind, category, type, dataset, module, provider
+	if ev.Kind != event.KindDetection {
 		w.strOpt("action", v.alert)
 	}
-	w.lit("dataset", ev.Kind.String())
-	w.lit("module", "cybertrace")
-	w.lit("provider", ev.Source)
 	w.time("created", ev.Received)
 	if n.opt.IncludeOriginal {
 		w.str("original", ev.Raw)
 	}
 	w.close()
-
-	w.open("observer")
-	w.lit("vendor", "Kaspersky")
-	w.lit("product", "CyberTrace")
-	w.close()
+	w.b = append(w.b, `,"observer":{"vendor":"Kaspersky","product":"CyberTrace"}`...)
 
 	if ev.Kind == event.KindDetection {
 		n.appendThreat(&w, &v)
@@ -439,7 +443,7 @@ func appendGroup(w *jw, ev *event.Event, g event.Group) {
 			continue
 		}
 		w.sep()
-		w.b = event.AppendJSONString(w.b, f.Key)
+		w.b = appendKey(w.b, f.Key)
 		w.b = append(w.b, ':', '[')
 		w.b = event.AppendJSONString(w.b, f.Value)
 		for j := i + 1; j < len(fs); j++ {

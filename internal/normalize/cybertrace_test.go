@@ -68,14 +68,14 @@ func golden(t *testing.T, path string, got []byte) {
 
 func TestCyberTraceKVGolden(t *testing.T) {
 	p, _ := kv.NewParser(nil)
-	got := encodeLines(t, "cybertrace_kv", p.Parse, Options{IncludeOriginal: true})
+	got := encodeLines(t, "cybertrace_kv", p.Parse, Options{IncludeOriginal: true, Source: "ct"})
 	golden(t, "testdata/cybertrace_kv.golden.ndjson", got)
 }
 
 // TestSeedIPLine pins the contract the issue states in words.
 func TestSeedIPLine(t *testing.T) {
 	p, _ := kv.NewParser(nil)
-	docs := bytes.Split(encodeLines(t, "cybertrace_kv", p.Parse, Options{}), []byte("\n"))
+	docs := bytes.Split(encodeLines(t, "cybertrace_kv", p.Parse, Options{Source: "ct"}), []byte("\n"))
 	var doc struct {
 		Timestamp string `json:"@timestamp"`
 		Event     struct{ Dataset, Kind, ID string }
@@ -132,7 +132,7 @@ func TestParseTime(t *testing.T) {
 
 func BenchmarkCyberTraceKV(b *testing.B) {
 	p, _ := kv.NewParser(nil)
-	n := NewCyberTrace(Options{}, event.NewIDGenSeed(1))
+	n := NewCyberTrace(Options{Source: "ct"}, event.NewIDGenSeed(1))
 	line := []byte("Mar 01 08:01:02 category=KL_IP_Reputation matchedIndicator=192.0.2.1 url=- src=10.0.0.5 ip=192.0.2.1 md5=- sha1=- sha256=- usrName=- confidence=100 category=test first_seen=01.01.2017 00:00 ip=192.0.2.1 ip_geo=ru last_seen=17.07.2020 09:02 popularity=1 threat_score=75")
 	var ev event.Event
 	var buf []byte
@@ -145,6 +145,22 @@ func BenchmarkCyberTraceKV(b *testing.B) {
 		}
 		ev.Raw, ev.Received = line, received
 		buf = n.Append(buf[:0], &ev)
+	}
+}
+
+func TestAppendTime(t *testing.T) {
+	for _, tt := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Date(2025, 3, 1, 8, 1, 5, 123456789, time.UTC), `"2025-03-01T08:01:05.123Z"`},
+		{time.Date(2025, 12, 31, 23, 59, 59, 0, time.FixedZone("x", 3600)), `"2025-12-31T22:59:59.000Z"`},
+		{time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), `"0001-01-01T00:00:00.000Z"`},
+		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), `"10000-01-01T00:00:00Z"`},
+	} {
+		if got := string(appendTime(nil, tt.t)); got != tt.want {
+			t.Errorf("appendTime(%v) = %s, want %s", tt.t, got, tt.want)
+		}
 	}
 }
 

@@ -40,15 +40,6 @@ func (w *jw) open(k string) {
 	w.comma &^= 1 << w.depth
 }
 
-// openDyn starts a nested object whose key comes from input.
-func (w *jw) openDyn(k []byte) {
-	w.sep()
-	w.b = event.AppendJSONString(w.b, k)
-	w.b = append(w.b, ':', '{')
-	w.depth++
-	w.comma &^= 1 << w.depth
-}
-
 func (w *jw) close() {
 	w.b = append(w.b, '}')
 	if w.depth > 0 {
@@ -79,17 +70,61 @@ func (w *jw) raw(k, v string) {
 	w.b = append(w.b, v...)
 }
 
+// time writes t in UTC with millisecond precision, fixed width
+// ("2006-01-02T15:04:05.000Z"): the precision of Elasticsearch's date type
+// and ECS's @timestamp examples, and much cheaper than time.AppendFormat.
 func (w *jw) time(k string, t time.Time) {
 	w.key(k)
-	w.b = append(w.b, '"')
-	w.b = t.UTC().AppendFormat(w.b, time.RFC3339Nano)
-	w.b = append(w.b, '"')
+	w.b = appendTime(w.b, t)
 }
 
-// dynStr writes a member whose key comes from input.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, min, sec := t.Clock()
+	if year < 0 || year > 9999 {
+		return append(append(append(b, '"'), t.Format(time.RFC3339Nano)...), '"')
+	}
+	ms := t.Nanosecond() / 1e6
+	b = append(b, '"')
+	b = append4(b, year)
+	b = append(b, '-')
+	b = append2(b, int(month))
+	b = append(b, '-')
+	b = append2(b, day)
+	b = append(b, 'T')
+	b = append2(b, hour)
+	b = append(b, ':')
+	b = append2(b, min)
+	b = append(b, ':')
+	b = append2(b, sec)
+	b = append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z', '"')
+	return b
+}
+
+func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+
+func append4(b []byte, n int) []byte {
+	return append(b, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
+}
+
+// dynStr writes a member whose key comes from input. Keys are vendor keys
+// that the parsers restrict to [A-Za-z0-9_.\-\[\]], which never need JSON
+// escaping; anything else is escaped.
 func (w *jw) dynStr(k, v []byte) {
 	w.sep()
-	w.b = event.AppendJSONString(w.b, k)
+	w.b = appendKey(w.b, k)
 	w.b = append(w.b, ':')
 	w.b = event.AppendJSONString(w.b, v)
+}
+
+func appendKey(b, k []byte) []byte {
+	for _, c := range k {
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return event.AppendJSONString(b, k)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, k...)
+	return append(b, '"')
 }

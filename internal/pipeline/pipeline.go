@@ -18,8 +18,9 @@ import (
 // it (memory queue: accepted; disk queue: written and fsynced). It blocks
 // while a queue is full: that is the back-pressure a source must honour. It
 // returns ctx.Err() if ctx ends first, in which case the batch may have
-// reached some queues and not others. The writer does not retain the batch
-// beyond the call, so the caller may reuse it afterwards.
+// reached some queues and not others. Queues that keep the batch take their
+// own references (event.Batch.Retain); the caller keeps its reference, must
+// Release it when done, and must not modify the batch after the call.
 type BatchWriter interface {
 	WriteBatch(ctx context.Context, b *event.Batch) error
 }

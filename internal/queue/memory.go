@@ -43,8 +43,6 @@ func (q *Memory) Push(ctx context.Context, b *event.Batch) error {
 		return nil
 	}
 	size := int64(b.Size())
-	cp := event.NewBatch(b.Len(), 0)
-	cp.AppendBatch(b)
 	for {
 		q.mu.Lock()
 		if q.closed {
@@ -52,7 +50,8 @@ func (q *Memory) Push(ctx context.Context, b *event.Batch) error {
 			return ErrClosed
 		}
 		if q.bytes == 0 || q.bytes+size <= q.maxBytes {
-			q.batches = append(q.batches, cp)
+			b.Retain() // released when the lease that hands it out is acked
+			q.batches = append(q.batches, b)
 			q.bytes += size
 			q.events += b.Len()
 			q.avail += b.Len()
@@ -110,21 +109,23 @@ func (q *Memory) Pop(ctx context.Context, lim Limits) (*Lease, error) {
 	}
 }
 
-// take pops up to lim and unlocks mu. The common case, a stored batch that
-// fits the limits whole, is handed out as is; otherwise documents are copied
-// into one exactly-sized batch.
+// take pops up to lim and unlocks mu. A stored batch that fits the limits
+// is handed out as it is (no copy); only small batches, which a slow trickle
+// of events produces, are merged into one.
 func (q *Memory) take(lim Limits) *Lease {
 	var out *event.Batch
+	var release []*event.Batch // references to drop at ack
 	b := q.batches[0]
 	fits := b.Len() <= lim.MaxEvents && (b.Size() <= lim.MaxBytes || b.Len() == 1)
-	worthMerging := len(q.batches) > 1 && b.Len()*2 < lim.MaxEvents && b.Size()*2 < lim.MaxBytes
-	if q.next == 0 && fits && !worthMerging {
+	small := b.Len()*8 < lim.MaxEvents && b.Size()*8 < lim.MaxBytes
+	if q.next == 0 && fits && !(small && len(q.batches) > 1) {
 		out = b
+		release = append(release, b)
 		q.batches[0] = nil
 		q.batches = q.batches[1:]
 	} else {
 		n, size := q.measure(lim)
-		out = event.NewBatch(n, size/n+1)
+		out = event.NewBatch(n, size/n)
 		for out.Len() < n {
 			b := q.batches[0]
 			for q.next < b.Len() && out.Len() < n {
@@ -132,6 +133,7 @@ func (q *Memory) take(lim Limits) *Lease {
 				q.next++
 			}
 			if q.next == b.Len() {
+				b.Release() // fully copied out
 				q.batches[0] = nil
 				q.batches = q.batches[1:]
 				q.next = 0
@@ -143,6 +145,9 @@ func (q *Memory) take(lim Limits) *Lease {
 	q.mu.Unlock()
 	n, size := out.Len(), int64(out.Size())
 	return &Lease{Batch: out, ack: func() {
+		for _, b := range release {
+			b.Release()
+		}
 		q.mu.Lock()
 		q.bytes -= size
 		q.events -= n
@@ -157,7 +162,7 @@ func (q *Memory) measure(lim Limits) (n, size int) {
 	next := q.next
 	for _, b := range q.batches {
 		for ; next < b.Len(); next++ {
-			d := len(b.Doc(next))
+			d := len(b.Doc(next)) + 1 // NDJSON bytes, as Batch.Size counts
 			if n >= lim.MaxEvents || (n > 0 && size+d > lim.MaxBytes) {
 				return n, size
 			}

@@ -17,7 +17,7 @@ func TestMemoryConformance(t *testing.T) {
 }
 
 func TestMemoryDropNewest(t *testing.T) {
-	q := queue.NewMemory(4, true)
+	q := queue.NewMemory(5, true)
 	b := event.NewBatch(1, 4)
 	b.Append([]byte("full"))
 	if err := q.Push(context.Background(), b); err != nil {
@@ -26,7 +26,7 @@ func TestMemoryDropNewest(t *testing.T) {
 	if err := q.Push(context.Background(), b); !errors.Is(err, queue.ErrFull) {
 		t.Fatalf("err = %v, want ErrFull", err)
 	}
-	if st := q.Stats(); st.Events != 1 || st.Bytes != 4 {
+	if st := q.Stats(); st.Events != 1 || st.Bytes != 5 {
 		t.Errorf("stats = %+v", st)
 	}
 }

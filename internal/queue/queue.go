@@ -24,8 +24,10 @@ var ErrFull = errors.New("queue full")
 
 // Queue is a FIFO of encoded documents with one reader.
 //
-// Push stores a copy of b (the caller may reuse b afterwards). It returns
-// nil once the batch is held as durably as the queue can hold it; while the
+// Push stores b. A queue that keeps the batch in memory takes a reference
+// (b.Retain) and releases it when the batch is acked; the caller must not
+// modify b after Push, whatever Push returns. Push returns nil once the
+// batch is held as durably as the queue can hold it; while the
 // queue is full it blocks (back-pressure) or, with drop_newest, returns
 // ErrFull at once. A batch larger than the whole queue is accepted into an
 // empty queue rather than blocking forever.
@@ -51,7 +53,8 @@ type Limits struct {
 }
 
 // Lease is a batch handed to the reader. Ack tells the queue the batch is
-// delivered (or dead-lettered) and may be forgotten.
+// delivered (or dead-lettered) and may be forgotten; the reader must not
+// use Batch after Ack.
 type Lease struct {
 	Batch *event.Batch
 	ack   func()

@@ -42,13 +42,10 @@ func Run(t *testing.T, newQueue New) {
 	t.Run("FIFOAcrossPushes", func(t *testing.T) {
 		q := newQueue(t, 1<<20)
 		ctx := context.Background()
-		b := batch(`{"n":1}`, `{"n":2}`)
-		if err := q.Push(ctx, b); err != nil {
+		if err := q.Push(ctx, batch(`{"n":1}`, `{"n":2}`)); err != nil {
 			t.Fatal(err)
 		}
-		b.Reset() // the queue must have copied it
-		b.Append([]byte(`{"n":3}`))
-		if err := q.Push(ctx, b); err != nil {
+		if err := q.Push(ctx, batch(`{"n":3}`)); err != nil {
 			t.Fatal(err)
 		}
 		l, err := q.Pop(ctx, fast)
@@ -60,6 +57,26 @@ func Run(t *testing.T, newQueue New) {
 		}
 		l.Ack()
 	})
+	t.Run("PooledBatchReturnsAfterAck", func(t *testing.T) {
+		q := newQueue(t, 1<<20)
+		ctx := context.Background()
+		pool := event.NewBatchPool(4, 16)
+		b := pool.Get()
+		b.Append([]byte("pooled"))
+		if err := q.Push(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		b.Release() // the pusher's reference
+		l, err := q.Pop(ctx, fast)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff([]string{"pooled"}, docs(l.Batch)); d != "" {
+			t.Fatal(d) // still intact: the queue held a reference
+		}
+		l.Ack()
+		l.Ack() // idempotent
+	})
 	t.Run("LimitsSplitBatches", func(t *testing.T) {
 		q := newQueue(t, 1<<20)
 		ctx := context.Background()
@@ -67,7 +84,7 @@ func Run(t *testing.T, newQueue New) {
 			t.Fatal(err)
 		}
 		var got [][]string
-		for _, lim := range []queue.Limits{{MaxEvents: 2, MaxBytes: 100}, {MaxEvents: 10, MaxBytes: 4}, {MaxEvents: 10, MaxBytes: 1}} {
+		for _, lim := range []queue.Limits{{MaxEvents: 2, MaxBytes: 100}, {MaxEvents: 10, MaxBytes: 6}, {MaxEvents: 10, MaxBytes: 1}} {
 			lim.Linger = time.Millisecond
 			l, err := q.Pop(ctx, lim)
 			if err != nil {
@@ -76,7 +93,8 @@ func Run(t *testing.T, newQueue New) {
 			got = append(got, docs(l.Batch))
 			l.Ack()
 		}
-		// MaxBytes 1 still returns one document: a batch is never empty.
+		// MaxBytes counts NDJSON bytes ("a3\n" is 3). MaxBytes 1 still
+		// returns one document: a batch is never empty.
 		if d := cmp.Diff([][]string{{"a1", "a2"}, {"a3", "a4"}, {"a5"}}, got); d != "" {
 			t.Error(d)
 		}
@@ -97,7 +115,7 @@ func Run(t *testing.T, newQueue New) {
 		}
 	})
 	t.Run("FullBlocksUntilAck", func(t *testing.T) {
-		q := newQueue(t, 10)
+		q := newQueue(t, 11)
 		ctx := context.Background()
 		if err := q.Push(ctx, batch("0123456789")); err != nil {
 			t.Fatal(err)
@@ -129,7 +147,7 @@ func Run(t *testing.T, newQueue New) {
 		}
 	})
 	t.Run("BlockedPushHonoursContext", func(t *testing.T) {
-		q := newQueue(t, 4)
+		q := newQueue(t, 5)
 		if err := q.Push(context.Background(), batch("full")); err != nil {
 			t.Fatal(err)
 		}

@@ -20,10 +20,6 @@ import (
 	"github.com/alertrelay/alertrelay/internal/pipeline"
 )
 
-// maxKeptBuf is the largest write buffer kept between Writes once a smaller
-// batch follows, so that one huge batch does not pin its memory forever.
-const maxKeptBuf = 16 << 20
-
 // ops are the file operations the sink performs on the active file; tests
 // replace them to inject failures.
 type ops struct {
@@ -83,7 +79,6 @@ type Sink struct {
 	torn     bool     // f may hold a partial batch past size; truncate before writing
 	unsynced bool     // written since the last fsync
 	closed   bool
-	buf      []byte // reused NDJSON buffer; only Write touches it
 
 	stop chan struct{} // closed by Close to stop the sync goroutine
 	done chan struct{} // closed when the sync goroutine has exited; nil if none
@@ -160,18 +155,14 @@ func (s *Sink) Write(ctx context.Context, b *event.Batch) error {
 			return err
 		}
 	}
-	n := int64(b.Size() + b.Len())
+	n := int64(b.Size())
 	if s.maxBytes > 0 && s.size > 0 && s.size+n > s.maxBytes {
 		if err := s.rotateLocked(); err != nil {
 			return err
 		}
 	}
 
-	s.buf = b.WriteNDJSON(s.buf[:0])
-	w, err := s.ops.write(s.f, s.buf)
-	if cap(s.buf) > maxKeptBuf && len(s.buf) < cap(s.buf)/4 {
-		s.buf = nil
-	}
+	w, err := s.ops.write(s.f, b.NDJSON()) // the batch is NDJSON already: no copy
 	if err != nil {
 		if w > 0 {
 			if terr := s.ops.truncate(s.f, s.size); terr != nil {

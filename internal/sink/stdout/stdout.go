@@ -80,6 +80,12 @@ func (s *Sink) Write(ctx context.Context, b *event.Batch) error {
 	if b.Len() == 0 {
 		return nil
 	}
+	if !s.pretty {
+		if _, err := s.w.Write(b.NDJSON()); err != nil {
+			return fmt.Errorf("stdout sink: %w", err)
+		}
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
@@ -96,7 +102,7 @@ func (s *Sink) Write(ctx context.Context, b *event.Batch) error {
 			s.buf.WriteByte('\n')
 		}
 	} else {
-		s.buf.Write(b.WriteNDJSON(s.buf.AvailableBuffer()))
+		s.buf.Write(b.NDJSON())
 	}
 
 	if s.buf.Len() > 0 {

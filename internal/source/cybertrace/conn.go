@@ -70,7 +70,7 @@ func (s *Source) serve(ctx context.Context, nc net.Conn, peer netip.Addr, w pipe
 		s: s, c: nc, peer: peer.String(), w: w,
 		buf:     make([]byte, min(initialBuffer, s.cfg.MaxLineBytes+1)),
 		atStart: true,
-		batch:   event.NewBatch(s.cfg.Batch.MaxEvents, 768),
+		batch:   s.batches.Get(),
 	}
 	// The last batch must still reach the queues after ctx ends, within
 	// shutdownGrace.
@@ -89,6 +89,7 @@ func (s *Source) serve(ctx context.Context, nc net.Conn, peer netip.Addr, w pipe
 	s.log.Debug("connection opened", "peer", c.peer)
 	reason := c.loop(ctx)
 	c.flush()
+	c.batch.Release()
 	s.log.Debug("connection closed", "peer", c.peer, "reason", reason)
 }
 
@@ -325,7 +326,10 @@ func (c *conn) flush() {
 	} else {
 		m.Events.Add(float64(n))
 	}
-	c.batch.Reset()
+	// The queues hold their own references; ours goes, and the next batch
+	// comes from the pool (a batch is never modified once handed on).
+	c.batch.Release()
+	c.batch = c.s.batches.Get()
 	// Time spent waiting for the queues is not idleness on the peer's part.
 	c.active = time.Now()
 }

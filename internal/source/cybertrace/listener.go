@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/format/kv"
 	"github.com/alertrelay/alertrelay/internal/normalize"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
@@ -42,6 +43,7 @@ type Source struct {
 	parse   parseFunc
 	norm    *normalize.CyberTrace
 	limiter *telemetry.LogLimiter
+	batches *event.BatchPool
 
 	mu   sync.Mutex
 	addr net.Addr
@@ -60,10 +62,11 @@ func New(name string, cfg Config, deps pipeline.Deps, dl pipeline.DeadLetterer, 
 		name: name, cfg: cfg, dl: dl, m: m, now: deps.Now,
 		log:     deps.Log.With("component", "source", "source", name),
 		limiter: telemetry.NewLogLimiter(10 * time.Second),
-		norm: normalize.NewCyberTrace(normalize.Options{
+		norm: normalize.NewCyberTrace(normalize.Options{Source: name,
 			IncludeOriginal: cfg.IncludeOriginal, Location: loc, TimeLayouts: cfg.TimeLayouts,
 		}, deps.IDs),
-		up: make(chan struct{}),
+		up:      make(chan struct{}),
+		batches: event.NewBatchPool(cfg.Batch.MaxEvents, 1200),
 	}
 	if s.now == nil {
 		s.now = time.Now
