@@ -45,7 +45,10 @@ t0=$(date +%s.%N)
 if [ -n "${PROFILE_OUT:-}" ]; then # PPROF=true PROFILE_OUT=cpu.prof bench/e2e.sh: profile 5 s of the run
   curl -fs "http://127.0.0.1:$admin/debug/pprof/profile?seconds=${PROFILE_SECONDS:-2}" -o "$PROFILE_OUT" &
 fi
-"$work/alertrelay" simulate cybertrace --to "127.0.0.1:$port" --count "$events" --conns "$conns" >"$work/sim.out" 2>/dev/null
+"$work/alertrelay" simulate cybertrace --to "127.0.0.1:$port" --count "$events" --conns "$conns" >"$work/sim.out" 2>/dev/null &
+simpid=$!
+if [ -n "${HEAP_OUT:-}" ]; then sleep 1; curl -fs "http://127.0.0.1:$admin/debug/pprof/heap" -o "$HEAP_OUT"; fi
+wait $simpid
 t_sent=$(date +%s.%N)
 while :; do
   n=$(sent)

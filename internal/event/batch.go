@@ -1,7 +1,6 @@
 package event
 
 import (
-	"sync"
 	"sync/atomic"
 )
 
@@ -125,20 +124,29 @@ func (b *Batch) Release() {
 }
 
 // BatchPool recycles batches, so that a steady stream allocates no new
-// buffers. It is safe for concurrent use.
+// buffers. Unlike a sync.Pool it keeps its batches across garbage
+// collections (a collection would otherwise throw away megabytes of buffers
+// that are needed again a moment later), and it keeps at most a bounded
+// number: beyond that, released batches are left to the collector. It is
+// safe for concurrent use.
 type BatchPool struct {
-	p      sync.Pool
+	free   chan *Batch
 	n, avg int
 }
 
-// NewBatchPool returns a pool of batches sized for n documents of avg bytes.
-func NewBatchPool(n, avg int) *BatchPool { return &BatchPool{n: n, avg: avg} }
+// NewBatchPool returns a pool of batches sized for n documents of avg bytes
+// that keeps at most keep idle batches.
+func NewBatchPool(n, avg, keep int) *BatchPool {
+	return &BatchPool{free: make(chan *Batch, keep), n: n, avg: avg}
+}
 
 // Get returns an empty batch holding one reference.
 func (p *BatchPool) Get() *Batch {
-	if b, ok := p.p.Get().(*Batch); ok {
+	select {
+	case b := <-p.free:
 		b.refs.Store(1)
 		return b
+	default:
 	}
 	b := NewBatch(p.n, p.avg)
 	b.pool = p
@@ -154,5 +162,8 @@ func (p *BatchPool) put(b *Batch) {
 		return
 	}
 	b.Reset()
-	p.p.Put(b)
+	select {
+	case p.free <- b:
+	default:
+	}
 }

@@ -96,7 +96,7 @@ func TestBatch(t *testing.T) {
 }
 
 func TestBatchPoolReusesAfterLastRelease(t *testing.T) {
-	p := NewBatchPool(4, 8)
+	p := NewBatchPool(4, 8, 2)
 	b := p.Get()
 	b.Append([]byte("x"))
 	b.Retain()  // a queue holds it

@@ -60,7 +60,7 @@ func Run(t *testing.T, newQueue New) {
 	t.Run("PooledBatchReturnsAfterAck", func(t *testing.T) {
 		q := newQueue(t, 1<<20)
 		ctx := context.Background()
-		pool := event.NewBatchPool(4, 16)
+		pool := event.NewBatchPool(4, 16, 2)
 		b := pool.Get()
 		b.Append([]byte("pooled"))
 		if err := q.Push(ctx, b); err != nil {

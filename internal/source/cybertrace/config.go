@@ -82,7 +82,7 @@ func (c *Config) SetDefaults() {
 		c.TimeZone = "UTC"
 	}
 	if c.Batch.MaxEvents == 0 {
-		c.Batch.MaxEvents = 2048
+		c.Batch.MaxEvents = 512
 	}
 	if c.Batch.Linger == 0 {
 		c.Batch.Linger = 5 * time.Millisecond

@@ -66,7 +66,7 @@ func New(name string, cfg Config, deps pipeline.Deps, dl pipeline.DeadLetterer, 
 			IncludeOriginal: cfg.IncludeOriginal, Location: loc, TimeLayouts: cfg.TimeLayouts,
 		}, deps.IDs),
 		up:      make(chan struct{}),
-		batches: event.NewBatchPool(cfg.Batch.MaxEvents, 1200),
+		batches: event.NewBatchPool(cfg.Batch.MaxEvents, 1200, 32),
 	}
 	if s.now == nil {
 		s.now = time.Now
