@@ -91,9 +91,9 @@ type view struct {
 	firstSeen, lastSeen                                                         []byte
 }
 
-func (v *view) set(key string, val []byte) {
+func (v *view) set(key []byte, val []byte) {
 	var p *[]byte
-	switch key {
+	switch string(key) {
 	case "category":
 		p = &v.category
 	case "matchedIndicator":
@@ -131,12 +131,12 @@ func resolve(ev *event.Event) view {
 		f := &ev.Fields[i]
 		switch f.Group {
 		case event.GroupTemplate:
-			v.set(string(f.Key), f.Value)
+			v.set(f.Key, f.Value)
 		case event.GroupExtension:
 			if k, ok := cefKeys[string(f.Key)]; ok {
-				v.set(k, f.Value)
+				v.set([]byte(k), f.Value)
 			} else if k, ok := cefLabelKeys[string(cefLabel(ev, f.Key))]; ok {
-				v.set(k, f.Value)
+				v.set([]byte(k), f.Value)
 			}
 		case event.GroupContext:
 			switch string(f.Key) {

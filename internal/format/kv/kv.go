@@ -63,7 +63,7 @@ func NewParser(keys []string) (*Parser, error) {
 		if !validKey(k) {
 			return nil, fmt.Errorf("kv: template key %q is not a valid key", k)
 		}
-		if p.templateBit(k) >= 0 {
+		if p.templateBit([]byte(k)) >= 0 {
 			return nil, fmt.Errorf("kv: template key %q listed twice", k)
 		}
 		p.template = append(p.template, k)
@@ -73,9 +73,9 @@ func NewParser(keys []string) (*Parser, error) {
 
 // templateBit returns the index of key among the template keys, or -1. A
 // linear scan beats a map for a dozen short keys.
-func (p *Parser) templateBit(key string) int {
+func (p *Parser) templateBit(key []byte) int {
 	for i, k := range p.template {
-		if len(k) == len(key) && k == key {
+		if len(k) == len(key) && k == string(key) {
 			return i
 		}
 	}
@@ -128,7 +128,7 @@ func (p *Parser) Parse(line []byte, ev *event.Event) error {
 			group = event.GroupTemplate
 			inTemplate = false
 		case inTemplate:
-			if bit := p.templateBit(string(key)); bit >= 0 && seen&(1<<bit) == 0 {
+			if bit := p.templateBit(key); bit >= 0 && seen&(1<<bit) == 0 {
 				seen |= 1 << bit
 				group = event.GroupTemplate
 			} else {
