@@ -12,23 +12,9 @@ import (
 )
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("run", "run --config FILE", stderr)
-	path := fs.String("config", "", "config file (YAML)")
-	if code, ok := parse(fs, args); !ok {
+	f, path, code := loadConfig("run", args, stderr)
+	if f == nil {
 		return code
-	}
-	if *path == "" {
-		fmt.Fprintln(stderr, "run: --config is required")
-		return exitUsage
-	}
-	f, errs, err := daemon.Check(*path)
-	if err != nil {
-		fmt.Fprintf(stderr, "run: %v\n", err)
-		return exitUsage
-	}
-	if len(errs) > 0 {
-		fmt.Fprintf(stderr, "%s: %v\n", *path, errs)
-		return exitUsage
 	}
 	log, err := telemetry.NewLogger(stderr, f.Log.Level, f.Log.Format)
 	if err != nil {
@@ -45,7 +31,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return exitFailure
 	}
-	log.Info("starting", "version", versionString(), "config", *path, "sources", len(f.Sources), "sinks", len(f.Sinks))
+	log.Info("starting", "version", versionString(), "config", path, "sources", len(f.Sources), "sinks", len(f.Sinks))
 	if err := d.Run(ctx); err != nil {
 		log.Error("stopped with an error", "err", err)
 		return exitFailure

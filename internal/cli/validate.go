@@ -5,31 +5,43 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/alertrelay/alertrelay/internal/config"
 	"github.com/alertrelay/alertrelay/internal/daemon"
 )
 
 func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("validate", "validate --config FILE", stderr)
-	path := fs.String("config", "", "config file (YAML)")
-	if code, ok := parse(fs, args); !ok {
+	f, path, code := loadConfig("validate", args, stderr)
+	if f == nil {
 		return code
 	}
+	fmt.Fprintf(stdout, "%s: OK (%d source(s), %d sink(s))\n", path, len(f.Sources), len(f.Sinks))
+	return exitOK
+}
+
+// loadConfig parses `--config FILE` for command cmd, loads and checks the
+// file, and prints every problem to stderr. It returns the config, or nil
+// and the exit code.
+func loadConfig(cmd string, args []string, stderr io.Writer) (*config.File, string, int) {
+	fs := newFlags(cmd, cmd+" --config FILE", stderr)
+	path := fs.String("config", "", "config file (YAML)")
+	if code, ok := parse(fs, args); !ok {
+		return nil, "", code
+	}
 	if *path == "" {
-		fmt.Fprintln(stderr, "validate: --config is required")
-		return exitUsage
+		fmt.Fprintf(stderr, "%s: --config is required\n", cmd)
+		return nil, "", exitUsage
 	}
 	f, errs, err := daemon.Check(*path)
 	if err != nil {
-		fmt.Fprintf(stderr, "validate: %v\n", err)
-		return exitUsage
+		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+		return nil, "", exitUsage
 	}
 	if len(errs) > 0 {
 		fmt.Fprintf(stderr, "%s: %d problem(s):\n", *path, len(errs))
 		for _, e := range errs {
 			fmt.Fprintf(stderr, "  %s\n", e)
 		}
-		return exitUsage
+		return nil, "", exitUsage
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d source(s), %d sink(s))\n", *path, len(f.Sources), len(f.Sinks))
-	return exitOK
+	return f, *path, exitOK
 }

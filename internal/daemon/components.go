@@ -144,7 +144,7 @@ func decode(f *config.File, errs *config.Errors) (sources, sinks []decoded) {
 		}
 		cfg := t.config()
 		cfg.SetDefaults()
-		common := &sinkCommon{Buffer: BufferConfig{Type: "memory", MaxBytes: 256 << 20, WhenFull: "block"}}
+		common := &sinkCommon{Buffer: BufferConfig{Type: "memory", MaxBytes: 64 << 20, WhenFull: "block"}}
 		common.Config.SetDefaults()
 		config.Decode(c.Node, c.Path, errs, cfg, common)
 		all := append(cfg.Validate(), common.Config.Validate()...)
