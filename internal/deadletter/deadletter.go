@@ -82,10 +82,35 @@ func (d *File) DeadLetter(reason string, data []byte) error {
 	}
 	b = append(b, '}', '\n')
 	d.buf = b
+	if err := d.reopenIfMoved(); err != nil {
+		return err
+	}
 	if _, err := d.f.Write(b); err != nil {
 		return fmt.Errorf("dead-letter file %s: %w", d.path, err)
 	}
 	d.n++
+	return nil
+}
+
+// reopenIfMoved starts a new file when the current one was renamed or
+// removed (by `alertrelay deadletter replay`, or an operator), so records
+// never go to a file nobody will read. Dead letters are rare; the stat per
+// record is cheap. Called with mu held.
+func (d *File) reopenIfMoved() error {
+	cur, err := d.f.Stat()
+	if err != nil {
+		return fmt.Errorf("dead-letter file %s: %w", d.path, err)
+	}
+	if onDisk, err := os.Stat(d.path); err == nil && os.SameFile(cur, onDisk) {
+		return nil
+	}
+	f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("dead-letter file %s: %w", d.path, err)
+	}
+	d.f.Sync()
+	d.f.Close()
+	d.f = f
 	return nil
 }
 

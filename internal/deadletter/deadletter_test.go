@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,5 +77,42 @@ func TestConcurrentWritersKeepLinesWhole(t *testing.T) {
 	}
 	if n != 1600 || d.Count() != 1600 {
 		t.Fatalf("%d lines, count %d, want 1600", n, d.Count())
+	}
+}
+
+func TestReopensAfterRenameAndReadsBack(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sink-x.ndjson")
+	d, err := Open(path, "sink x", true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.DeadLetter("first", []byte(`{"n":1}`))
+	if err := os.Rename(path, path+".replaying"); err != nil {
+		t.Fatal(err)
+	}
+	d.DeadLetter("second", []byte(`{"n":2}`))
+	var got []string
+	for _, p := range []string{path + ".replaying", path} {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		Read(f, func(r Record) error { got = append(got, r.Reason+" "+string(r.Event)); return nil }, nil)
+		f.Close()
+	}
+	if d := cmp.Diff([]string{`first {"n":1}`, `second {"n":2}`}, got); d != "" {
+		t.Error(d)
+	}
+}
+
+func TestReadSkipsTornLine(t *testing.T) {
+	in := strings.NewReader("{\"reason\":\"a\",\"line\":\"x\"}\n{\"reason\":\"b\",\"li")
+	var reasons []string
+	var bad []int
+	err := Read(in, func(r Record) error { reasons = append(reasons, r.Reason); return nil }, func(n int, err error) { bad = append(bad, n) })
+	if err != nil || len(reasons) != 1 || len(bad) != 1 || bad[0] != 2 {
+		t.Fatalf("reasons %v bad %v err %v", reasons, bad, err)
 	}
 }
