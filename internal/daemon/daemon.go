@@ -59,6 +59,7 @@ type Daemon struct {
 	sources []*runSource
 	sinks   []*runSink
 	admin   *telemetry.Admin
+	lock    *stateLock
 }
 
 type runSource struct {
@@ -88,6 +89,11 @@ func New(f *config.File, opt Options) (*Daemon, error) {
 		opt.IDs = event.NewIDGen()
 	}
 	d := &Daemon{cfg: f, log: opt.Log}
+	lock, err := lockStateDir(f.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	d.lock = lock
 	d.env = &env{
 		deps:     pipeline.Deps{Log: opt.Log, StateDir: f.StateDir, Now: opt.Now, IDs: opt.IDs},
 		metrics:  telemetry.NewMetrics(),
@@ -137,6 +143,7 @@ func New(f *config.File, opt Options) (*Daemon, error) {
 		for _, rs := range routes[s.Name] {
 			r.queues = append(r.queues, rs.queue)
 			r.names = append(r.names, rs.name)
+			r.metrics = append(r.metrics, rs.loop.M)
 		}
 		if len(r.queues) == 0 {
 			opt.Log.Warn("source feeds no sink; its events are dropped", "source", s.Name)
@@ -263,6 +270,7 @@ func (d *Daemon) closeAll(ctx context.Context) {
 			d.log.Error("closing dead-letter file", "path", f.Path(), "err", err)
 		}
 	}
+	d.lock.release()
 }
 
 // router is a source's BatchWriter: it pushes every batch into the queue of
@@ -271,6 +279,7 @@ type router struct {
 	source  string
 	queues  []queue.Queue
 	names   []string
+	metrics []*telemetry.SinkMetrics
 	log     *slog.Logger
 	limiter *telemetry.LogLimiter
 }
@@ -284,6 +293,7 @@ func (r *router) WriteBatch(ctx context.Context, b *event.Batch) error {
 		switch {
 		case err == nil:
 		case errors.Is(err, queue.ErrFull):
+			r.metrics[i].Dropped.Add(float64(b.Len()))
 			if n, ok := r.limiter.Allow(r.names[i]); ok {
 				r.log.Warn("queue full; dropping newest events (when_full: drop_newest)", "source", r.source, "sink", r.names[i], "events", b.Len(), "suppressed", n)
 			}

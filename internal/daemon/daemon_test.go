@@ -295,3 +295,27 @@ sinks:
 		t.Errorf("(-want +got):\n%s", d)
 	}
 }
+
+func TestStateDirLock(t *testing.T) {
+	dir := t.TempDir()
+	cfg := strings.ReplaceAll("state_dir: $DIR\nsources: {ct: {type: cybertrace, listen: 127.0.0.1:0}}\nsinks: {out: {type: file, path: $DIR/o.ndjson}}\n", "$DIR", dir)
+	f, _ := CheckBytes([]byte(cfg))
+	d, err := New(f, Options{Log: testLogger(t), Stdout: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !StateDirInUse(dir) {
+		t.Error("StateDirInUse = false while a daemon holds it")
+	}
+	if _, err := New(f, Options{Log: testLogger(t), Stdout: &bytes.Buffer{}}); err == nil || !strings.Contains(err.Error(), "in use by another alertrelay") {
+		t.Fatalf("second daemon on the same state_dir: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := d.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if StateDirInUse(dir) {
+		t.Error("lock still held after Run returned")
+	}
+}

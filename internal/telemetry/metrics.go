@@ -16,9 +16,9 @@ type Metrics struct {
 	connAccepted, connRefused, connDenied                               *prometheus.CounterVec
 	connActive                                                          *prometheus.GaugeVec
 
-	sinkSent, sinkFailed, sinkRetried, sinkDead *prometheus.CounterVec
-	sinkQueueEvents, sinkQueueBytes             *prometheus.GaugeVec
-	sinkLatency                                 *prometheus.HistogramVec
+	sinkSent, sinkFailed, sinkRetried, sinkDead, sinkDropped *prometheus.CounterVec
+	sinkQueueEvents, sinkQueueBytes, sinkQueueAge            *prometheus.GaugeVec
+	sinkLatency                                              *prometheus.HistogramVec
 }
 
 // NewMetrics registers every alertrelay metric, plus the Go and process
@@ -53,6 +53,8 @@ func NewMetrics() *Metrics {
 		sinkFailed:      f("sink_failed_batches_total", "Batch attempts that failed.", "sink"),
 		sinkRetried:     f("sink_retried_events_total", "Events sent again after a failure.", "sink"),
 		sinkDead:        f("sink_dead_lettered_events_total", "Events written to the dead-letter file.", "sink"),
+		sinkDropped:     f("sink_dropped_events_total", "Events dropped because the queue was full (when_full: drop_newest).", "sink"),
+		sinkQueueAge:    g("sink_queue_oldest_age_seconds", "Age of the oldest event waiting in the queue (disk queues).", "sink"),
 		sinkQueueEvents: g("sink_queue_events", "Events waiting in the sink's queue.", "sink"),
 		sinkQueueBytes:  g("sink_queue_bytes", "Bytes waiting in the sink's queue.", "sink"),
 		sinkLatency: func() *prometheus.HistogramVec {
@@ -88,9 +90,9 @@ func (m *Metrics) Source(name string) *SourceMetrics {
 
 // SinkMetrics are one sink's counters.
 type SinkMetrics struct {
-	Sent, Failed, Retried, DeadLettered prometheus.Counter
-	QueueEvents, QueueBytes             prometheus.Gauge
-	Latency                             prometheus.Observer
+	Sent, Failed, Retried, DeadLettered, Dropped prometheus.Counter
+	QueueEvents, QueueBytes, QueueAge            prometheus.Gauge
+	Latency                                      prometheus.Observer
 }
 
 // Sink returns the counters of sink name.
@@ -98,7 +100,9 @@ func (m *Metrics) Sink(name string) *SinkMetrics {
 	return &SinkMetrics{
 		Sent: m.sinkSent.WithLabelValues(name), Failed: m.sinkFailed.WithLabelValues(name),
 		Retried: m.sinkRetried.WithLabelValues(name), DeadLettered: m.sinkDead.WithLabelValues(name),
+		Dropped:     m.sinkDropped.WithLabelValues(name),
 		QueueEvents: m.sinkQueueEvents.WithLabelValues(name), QueueBytes: m.sinkQueueBytes.WithLabelValues(name),
-		Latency: m.sinkLatency.WithLabelValues(name),
+		QueueAge: m.sinkQueueAge.WithLabelValues(name),
+		Latency:  m.sinkLatency.WithLabelValues(name),
 	}
 }
