@@ -8,6 +8,7 @@ import (
 	"github.com/alertrelay/alertrelay/internal/delivery"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
 	"github.com/alertrelay/alertrelay/internal/sink/file"
+	httpsink "github.com/alertrelay/alertrelay/internal/sink/http"
 	"github.com/alertrelay/alertrelay/internal/sink/stdout"
 	"github.com/alertrelay/alertrelay/internal/source/cybertrace"
 )
@@ -54,13 +55,19 @@ func sinkTypes() map[string]sinkType {
 		"file": {
 			config: func() validator { return &file.Config{} },
 			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
-				return file.New(*cfg.(*file.Config), e.deps)
+				return file.New(*cfg.(*file.Config), e.depsFor("sink", name))
+			},
+		},
+		"http": {
+			config: func() validator { return &httpsink.Config{} },
+			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
+				return httpsink.New(*cfg.(*httpsink.Config), e.depsFor("sink", name))
 			},
 		},
 		"stdout": {
 			config: func() validator { return &stdout.Config{} },
 			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
-				return stdout.New(*cfg.(*stdout.Config), e.stdout, e.deps), nil
+				return stdout.New(*cfg.(*stdout.Config), e.stdout, e.depsFor("sink", name)), nil
 			},
 			memoryByDefault: true,
 		},

@@ -41,6 +41,13 @@ type env struct {
 	dead     []*deadletter.File
 }
 
+// depsFor returns the shared deps with a logger naming the component.
+func (e *env) depsFor(kind, name string) pipeline.Deps {
+	d := e.deps
+	d.Log = d.Log.With("component", kind, kind, name)
+	return d
+}
+
 func (e *env) deadLetter(kind, name string, events bool) (*deadletter.File, error) {
 	path := filepath.Join(e.stateDir, "deadletter", kind+"-"+name+".ndjson")
 	d, err := deadletter.Open(path, kind+" "+name, events, e.deps.Now)
