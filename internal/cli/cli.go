@@ -30,6 +30,7 @@ func commands() []command {
 		{"validate", "check a config file and report every problem at once", validateCmd},
 		{"demo", "run the pipeline against built-in emulators on loopback", demoCmd},
 		{"simulate", "push emulated vendor traffic to a listener (simulate cybertrace)", simulateCmd},
+		{"queue", "inspect or repair disk queues (queue verify|repair --state-dir DIR)", queueCmd},
 		{"deadletter", "send dead-lettered events again (deadletter replay --sink NAME)", deadletterCmd},
 		{"version", "print the version", versionCmd},
 	}

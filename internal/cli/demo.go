@@ -34,6 +34,7 @@ sinks:
     type: file
     path: %q
     batch: {timeout: 100ms}
+    buffer: {type: memory}   # the demo drains everything on exit
 `
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -89,19 +89,41 @@ type sinkCommon struct {
 
 // BufferConfig is a sink's queue.
 type BufferConfig struct {
-	Type     string `yaml:"type"`      // memory; disk arrives with the durable-delivery work
-	MaxBytes int64  `yaml:"max_bytes"` // capacity
+	Type     string `yaml:"type"`      // disk (default) or memory (default for stdout)
+	MaxBytes int64  `yaml:"max_bytes"` // capacity; default 1 GiB on disk, 64 MiB in memory
 	WhenFull string `yaml:"when_full"` // block or drop_newest
+}
+
+// Buffer defaults.
+const (
+	defaultDiskBuffer   = 1 << 30
+	defaultMemoryBuffer = 64 << 20
+)
+
+// setDefaults fills what the config left out; memoryByDefault is the sink
+// type's preference.
+func (b *BufferConfig) setDefaults(memoryByDefault bool) {
+	if b.Type == "" {
+		b.Type = "disk"
+		if memoryByDefault {
+			b.Type = "memory"
+		}
+	}
+	if b.MaxBytes == 0 {
+		b.MaxBytes = defaultDiskBuffer
+		if b.Type == "memory" {
+			b.MaxBytes = defaultMemoryBuffer
+		}
+	}
+	if b.WhenFull == "" {
+		b.WhenFull = "block"
+	}
 }
 
 func (b *BufferConfig) validate() []error {
 	var errs []error
-	switch b.Type {
-	case "memory":
-	case "disk":
-		errs = append(errs, config.Errorf("buffer.type", "the disk queue is not available in this version; use memory"))
-	default:
-		errs = append(errs, config.Errorf("buffer.type", "want memory or disk, got %q", b.Type))
+	if b.Type != "memory" && b.Type != "disk" {
+		errs = append(errs, config.Errorf("buffer.type", "want disk or memory, got %q", b.Type))
 	}
 	if b.MaxBytes < 1024 {
 		errs = append(errs, config.Errorf("buffer.max_bytes", "want at least 1024, got %d", b.MaxBytes))
@@ -151,9 +173,10 @@ func decode(f *config.File, errs *config.Errors) (sources, sinks []decoded) {
 		}
 		cfg := t.config()
 		cfg.SetDefaults()
-		common := &sinkCommon{Buffer: BufferConfig{Type: "memory", MaxBytes: 64 << 20, WhenFull: "block"}}
+		common := &sinkCommon{}
 		common.Config.SetDefaults()
 		config.Decode(c.Node, c.Path, errs, cfg, common)
+		common.Buffer.setDefaults(t.memoryByDefault)
 		all := append(cfg.Validate(), common.Config.Validate()...)
 		all = append(all, common.Buffer.validate()...)
 		for i, in := range common.Inputs {

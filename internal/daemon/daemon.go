@@ -20,6 +20,7 @@ import (
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
 	"github.com/alertrelay/alertrelay/internal/queue"
+	"github.com/alertrelay/alertrelay/internal/queue/disk"
 	"github.com/alertrelay/alertrelay/internal/sink/stdout"
 	"github.com/alertrelay/alertrelay/internal/telemetry"
 )
@@ -80,6 +81,35 @@ type runSink struct {
 	sink  pipeline.Sink
 	queue queue.Queue
 	loop  *delivery.Loop
+	stop  chan struct{} // closed at shutdown: deliver no further batch
+}
+
+// durable reports whether the sink's queue keeps events across restarts.
+func (s *runSink) durable() bool { _, ok := s.queue.(*disk.Disk); return ok }
+
+// openQueue opens a sink's buffer: a disk queue under
+// <state_dir>/queue/<sink>, recovering what a crash left, or a memory queue.
+func (d *Daemon) openQueue(name string, b BufferConfig) (queue.Queue, error) {
+	drop := b.WhenFull == "drop_newest"
+	if b.Type == "memory" {
+		return queue.NewMemory(b.MaxBytes, drop), nil
+	}
+	log := d.log.With("component", "queue", "sink", name)
+	q, rec, err := disk.Open(filepath.Join(d.cfg.StateDir, "queue", name), disk.Options{
+		MaxBytes: b.MaxBytes, WhenFullDrop: drop, Now: d.env.deps.Now, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st := q.Stats()
+	log.Info("disk queue opened", "pending_events", st.Events, "pending_bytes", st.Bytes)
+	if rec != nil && rec.Damaged() {
+		log.Warn("disk queue was damaged and has been repaired; nothing is blocked",
+			"corrupt_regions", rec.Corrupt, "corrupt_bytes", rec.CorruptBytes, "torn_bytes", rec.TornBytes,
+			"position_missing", rec.PositionMissing, "position_invalid", rec.PositionInvalid,
+			"quarantined", rec.Quarantined, "problems", rec.Problems)
+	}
+	return q, nil
 }
 
 // New builds a daemon from a validated config. Nothing runs until Run.
@@ -120,16 +150,20 @@ func New(f *config.File, opt Options) (*Daemon, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.Path, err)
 		}
-		b := s.sink.Buffer
-		rs := &runSink{name: s.Name, sink: sink, queue: queue.NewMemory(b.MaxBytes, b.WhenFull == "drop_newest")}
-		d.sinks = append(d.sinks, rs)
+		rs := &runSink{name: s.Name, sink: sink}
+		d.sinks = append(d.sinks, rs) // closed by closeAll from here on
+		if rs.queue, err = d.openQueue(s.Name, s.sink.Buffer); err != nil {
+			return nil, fmt.Errorf("%s.buffer: %w", s.Path, err)
+		}
 		dl, err := d.env.deadLetter("sink", s.Name, true)
 		if err != nil {
 			return nil, err
 		}
+		rs.stop = make(chan struct{})
 		rs.loop = &delivery.Loop{
 			Name: s.Name, Queue: rs.queue, Sink: sink, Dead: dl, Cfg: s.sink.Config,
 			Log: opt.Log.With("component", "sink", "sink", s.Name), M: d.env.metrics.Sink(s.Name),
+			Stop: rs.stop,
 		}
 		inputs := s.sink.Inputs
 		if len(inputs) == 0 {
@@ -241,15 +275,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("sources stopped; draining queues", "timeout", d.cfg.ShutdownTimeout)
 
+	// Memory queues are drained into their sinks; disk queues keep what is
+	// not yet delivered for the next start, so their loops only finish the
+	// batch in hand.
 	for _, s := range d.sinks {
-		s.queue.Close()
+		if s.durable() {
+			close(s.stop)
+		} else {
+			s.queue.Close()
+		}
 	}
 	drained := make(chan struct{})
 	go func() { sinkWG.Wait(); close(drained) }()
 	select {
 	case <-drained:
 	case <-time.After(d.cfg.ShutdownTimeout):
-		d.log.Warn("shutdown_timeout reached; events still queued in memory are lost")
+		d.log.Warn("shutdown_timeout reached; undelivered events in memory queues are lost, disk queues keep theirs")
 		stopSinks()
 		<-drained
 	}
@@ -268,8 +309,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 func (d *Daemon) closeAll(ctx context.Context) {
 	for _, s := range d.sinks {
-		if err := s.sink.Close(ctx); err != nil {
-			d.log.Error("closing sink", "sink", s.name, "err", err)
+		if s.queue != nil {
+			if err := s.queue.Close(); err != nil {
+				d.log.Error("closing queue", "sink", s.name, "err", err)
+			}
+		}
+		if s.sink != nil {
+			if err := s.sink.Close(ctx); err != nil {
+				d.log.Error("closing sink", "sink", s.name, "err", err)
+			}
 		}
 	}
 	for _, f := range d.env.dead {

@@ -92,6 +92,9 @@ type Loop struct {
 	M     *telemetry.SinkMetrics
 	// Sleep waits d or until ctx ends; tests replace it. Nil: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Stop, when closed, makes Run return nil before taking another batch
+	// (the batch in hand is still delivered, within ctx). Optional.
+	Stop <-chan struct{}
 }
 
 // Run delivers until the queue is closed and drained (nil), or ctx ends
@@ -102,12 +105,28 @@ func (l *Loop) Run(ctx context.Context) error {
 		l.Sleep = sleep
 	}
 	lim := queue.Limits{MaxEvents: l.Cfg.Batch.MaxEvents, MaxBytes: l.Cfg.Batch.MaxBytes, Linger: l.Cfg.Batch.Timeout}
+	popCtx := ctx
+	if l.Stop != nil {
+		var cancel context.CancelFunc
+		popCtx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-l.Stop:
+				cancel()
+			case <-popCtx.Done():
+			}
+		}()
+	}
 	for {
-		lease, err := l.Queue.Pop(ctx, lim)
+		lease, err := l.Queue.Pop(popCtx, lim)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
+			if ctx.Err() == nil && popCtx.Err() != nil {
+				return nil // stopped between batches
+			}
 			return err
 		}
 		if err := l.deliver(ctx, lease.Batch); err != nil {

@@ -2,8 +2,8 @@
 // delivery loop. Every sink has its own queue, so a slow or failed SIEM
 // holds back only its own events.
 //
-// Memory is the in-process queue. The disk queue (a separate issue) will
-// satisfy the same Queue contract and pass the same conformance suite
+// Memory is the in-process queue. The disk queue (package queue/disk)
+// satisfies the same Queue contract and passes the same conformance suite
 // (queuetest), which is the seam it plugs into.
 package queue
 
@@ -58,6 +58,12 @@ type Limits struct {
 type Lease struct {
 	Batch *event.Batch
 	ack   func()
+}
+
+// NewLease returns a lease of b whose first Ack calls ack. It is for Queue
+// implementations outside this package, such as the disk queue.
+func NewLease(b *event.Batch, ack func()) *Lease {
+	return &Lease{Batch: b, ack: ack}
 }
 
 // Ack releases the batch. It is idempotent.

@@ -57,6 +57,10 @@ type Options struct {
 	// or reading their IDs, for benchmarks and long demos: Docs and IDs
 	// stay empty.
 	DiscardDocs bool
+	// IDsOnly records each document's event.id (IDs) but not the document
+	// (Docs stays empty): duplicate and loss checks over millions of events
+	// without holding them in memory.
+	IDsOnly bool
 }
 
 // Server is the receiver. Its methods are safe for concurrent use.
@@ -265,6 +269,14 @@ func (s *Server) IDs() map[string]int {
 	return m
 }
 
+// Distinct is the number of different event.ids received (len(IDs()),
+// without copying the map).
+func (s *Server) Distinct() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ids)
+}
+
 // Requests is the number of requests received, whatever their outcome.
 func (s *Server) Requests() int {
 	s.mu.Lock()
@@ -405,7 +417,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	s.docs = append(s.docs, docs...)
+	if !s.opt.IDsOnly {
+		s.docs = append(s.docs, docs...)
+	}
 	s.count += n
 	for _, id := range ids {
 		if id != "" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,6 +204,67 @@ func Run(t *testing.T, newQueue New) {
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("Pop still waiting after Close")
+		}
+	})
+	t.Run("AcksOutOfOrder", func(t *testing.T) {
+		q := newQueue(t, 1<<20)
+		ctx := context.Background()
+		if err := q.Push(ctx, batch("a", "b", "c", "d")); err != nil {
+			t.Fatal(err)
+		}
+		two := queue.Limits{MaxEvents: 2, MaxBytes: 1 << 20, Linger: time.Millisecond}
+		l1, err := q.Pop(ctx, two)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l2, err := q.Pop(ctx, two)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff([]string{"c", "d"}, docs(l2.Batch)); d != "" {
+			t.Fatal(d)
+		}
+		l2.Ack()
+		l1.Ack()
+		if err := q.Push(ctx, batch("e")); err != nil {
+			t.Fatal(err)
+		}
+		l, err := q.Pop(ctx, fast)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff([]string{"e"}, docs(l.Batch)); d != "" {
+			t.Errorf("acked documents handed out again (-want +got):\n%s", d)
+		}
+	})
+	t.Run("PopHonoursContext", func(t *testing.T) {
+		q := newQueue(t, 1<<20)
+		if err := q.Push(context.Background(), batch()); err != nil {
+			t.Fatalf("empty batch: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+		defer cancel()
+		if l, err := q.Pop(ctx, fast); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Pop on an empty queue = %v, %v; want deadline exceeded", l, err)
+		}
+	})
+	t.Run("HugeDocumentRoundTrip", func(t *testing.T) {
+		q := newQueue(t, 1<<20)
+		ctx := context.Background()
+		huge := strings.Repeat("h", 3<<20) // larger than the queue: accepted into an empty one
+		if err := q.Push(ctx, batch(huge, "small")); err != nil {
+			t.Fatal(err)
+		}
+		l, err := q.Pop(ctx, queue.Limits{MaxEvents: 10, MaxBytes: 1024, Linger: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Batch.Len() != 1 || string(l.Batch.Doc(0)) != huge {
+			t.Fatalf("got %d documents, first %d bytes; want the huge one alone", l.Batch.Len(), len(l.Batch.Doc(0)))
+		}
+		l.Ack()
+		if l, err = q.Pop(ctx, fast); err != nil || !cmp.Equal(docs(l.Batch), []string{"small"}) {
+			t.Fatalf("second Pop = %v, %v", l, err)
 		}
 	})
 	t.Run("ConcurrentPushersKeepTheirOrder", func(t *testing.T) {
