@@ -267,6 +267,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.admin != nil {
 		d.admin.SetReady(true)
 	}
+	gaugeCtx, stopGauges := context.WithCancel(sinkCtx)
+	gaugesDone := make(chan struct{})
+	go func() { defer close(gaugesDone); d.queueGauges(gaugeCtx) }()
 	srcWG.Wait()
 	var runErr error
 	select {
@@ -294,6 +297,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		stopSinks()
 		<-drained
 	}
+	stopGauges()
+	<-gaugesDone
 	closeCtx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
 	defer cancel()
 	d.closeAll(closeCtx)
@@ -305,6 +310,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("stopped")
 	return runErr
+}
+
+// queueGauges keeps every sink's queue depth and oldest-event age current
+// (once a second), also while nothing is delivered, as in a SIEM outage.
+func (d *Daemon) queueGauges(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		for _, s := range d.sinks {
+			m := s.loop.M
+			if q, ok := s.queue.(interface{ Stats() queue.Stats }); ok {
+				st := q.Stats()
+				m.QueueEvents.Set(float64(st.Events))
+				m.QueueBytes.Set(float64(st.Bytes))
+			}
+			if q, ok := s.queue.(*disk.Disk); ok {
+				age := 0.0
+				if old := q.Detail().Oldest; !old.IsZero() {
+					age = time.Since(old).Seconds()
+				}
+				m.QueueAge.Set(age)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (d *Daemon) closeAll(ctx context.Context) {
