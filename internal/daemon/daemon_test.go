@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/alertrelay/alertrelay/internal/emulator/cybertrace"
+	"github.com/alertrelay/alertrelay/internal/emulator/httpsink"
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/telemetry"
 )
@@ -318,4 +320,55 @@ func TestStateDirLock(t *testing.T) {
 	if StateDirInUse(dir) {
 		t.Error("lock still held after Run returned")
 	}
+}
+
+// TestBackPressure fills a small disk queue while the SIEM is down: the
+// listener must stop reading (the sender blocks) rather than buffer, and
+// everything must arrive once the SIEM is back.
+func TestBackPressure(t *testing.T) {
+	recv := httpsink.New(httpsink.Options{IDsOnly: true})
+	if err := recv.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	recv.SetDown(true)
+	d, _, stop := start(t, `
+state_dir: $DIR
+sources:
+  ct: {type: cybertrace, listen: 127.0.0.1:0}
+sinks:
+  siem:
+    type: http
+    url: `+recv.URL()+`
+    buffer: {type: disk, max_bytes: 2097152}
+    retry: {initial: 50ms, max: 200ms}
+`, Options{})
+	defer stop()
+	const n = 50000 // ~50 MB of documents against a 2 MiB queue
+	done := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		st, err := cybertrace.Push(ctx, cybertrace.PushConfig{Addr: addrOf(t, d, "ct"), Count: n, Conns: 2, Gen: cybertrace.DefaultGenOptions(), Seed: 4})
+		if err == nil && st.Lines != n {
+			err = fmt.Errorf("pushed %d", st.Lines)
+		}
+		done <- err
+	}()
+	time.Sleep(2 * time.Second)
+	select {
+	case err := <-done:
+		t.Fatalf("the sender finished (%v) although the queue was full: no back-pressure", err)
+	default:
+	}
+	queued := telemetry.Value(d.Metrics().Source("ct").Events)
+	if queued >= n {
+		t.Fatalf("%v events queued into a 2 MiB queue", queued)
+	}
+	recv.SetDown(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return recv.Distinct() == n })
+	t.Logf("queue held %v events while the SIEM was down; all %d delivered after", queued, n)
 }
