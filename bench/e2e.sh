@@ -3,6 +3,7 @@
 # normalise -> queue -> file sink, on this machine, loopback only.
 #
 #   bench/e2e.sh [EVENTS] [CONNS]        (defaults: 1000000 events, 4 connections)
+#   BUFFER_TYPE=disk BUFFER_BYTES=1073741824 bench/e2e.sh   (the sink's queue on disk)
 #
 # Prints events/s (from the first line sent to the last document written),
 # the daemon's CPU time and peak RSS (VmHWM). The emulator runs on the same
@@ -31,7 +32,7 @@ sinks:
     path: $work/events.ndjson
     max_bytes: 0
     batch: {max_events: 4096, max_bytes: 4194304, timeout: 50ms}
-    buffer: {type: memory, max_bytes: ${BUFFER_BYTES:-16777216}}
+    buffer: {type: ${BUFFER_TYPE:-memory}, max_bytes: ${BUFFER_BYTES:-16777216}}
 YAML
 "$work/alertrelay" run --config "$work/bench.yaml" &
 pid=$!
