@@ -26,10 +26,11 @@ sources:
   ct:
     type: cybertrace
     listen: 127.0.0.1:$port
+    batch: {max_events: ${SRC_BATCH:-512}}
 sinks:
   out:
     type: file
-    path: $work/events.ndjson
+    path: ${OUT_DIR:-$work}/events.ndjson
     max_bytes: 0
     batch: {max_events: 4096, max_bytes: 4194304, timeout: 50ms}
     buffer: {type: ${BUFFER_TYPE:-memory}, max_bytes: ${BUFFER_BYTES:-16777216}}
@@ -60,8 +61,8 @@ t1=$(date +%s.%N)
 cpu1=$(cpu)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 kill -TERM $pid; wait $pid || true
-lines=$(wc -l < "$work/events.ndjson")
-bytes=$(stat -c %s "$work/events.ndjson")
+lines=$(wc -l < "${OUT_DIR:-$work}/events.ndjson")
+bytes=$(stat -c %s "${OUT_DIR:-$work}/events.ndjson"); rm -f "${OUT_DIR:-$work}/events.ndjson"
 awk -v e="$events" -v t0="$t0" -v t1="$t1" -v ts="$t_sent" -v c0="$cpu0" -v c1="$cpu1" -v tck="$tck" -v hwm="$hwm" -v lines="$lines" -v bytes="$bytes" -v conns="$conns" 'BEGIN {
   el = t1 - t0
   printf "events            %d over %d connections\n", e, conns

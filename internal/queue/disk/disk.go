@@ -133,6 +133,9 @@ type Disk struct {
 	hooks hooks
 	env   env
 	lock  *os.File
+	// batches recycles the batches Pop hands out: they come back when
+	// their lease is acked, so a steady drain allocates nothing.
+	batches *event.BatchPool
 
 	// wmu serialises writes to the active segment. Lock order: wmu, then mu.
 	wmu   sync.Mutex
@@ -256,6 +259,7 @@ func start(dir string, opt Options, h hooks, e env, lock *os.File, st *recovered
 	}
 	q := &Disk{
 		dir: dir, opt: opt, log: opt.Log, hooks: h, env: e, lock: lock,
+		batches: event.NewBatchPool(1024, 1024, 2),
 		wf: wf, wseq: active.seq,
 		changed:    make(chan struct{}),
 		kick:       make(chan struct{}, 1),
@@ -692,7 +696,7 @@ func (q *Disk) take(maxEv int, maxB int64) (*queue.Lease, error) {
 	defer q.rmu.Unlock()
 	rd := &q.rd
 	q.mu.Lock()
-	synced, ready, readyB := q.syncedL, q.ready, q.readyB
+	synced := q.syncedL
 	cur, ok := q.segFrom(rd.seq)
 	q.mu.Unlock()
 	if !ok {
@@ -701,10 +705,7 @@ func (q *Disk) take(maxEv int, maxB int64) (*queue.Lease, error) {
 	if cur.seq != rd.seq {
 		q.moveTo(cur)
 	}
-	// Size the batch for what this take will likely read.
-	nHint := max(min(maxEv, ready, 4096), 1)
-	est := int64(nHint) * (readyB/int64(max(ready, 1)) + 1)
-	out := event.NewBatch(nHint, int(min(est, maxB, 8<<20)/int64(nHint)))
+	out := q.batches.Get() // pooled: keeps the capacity earlier takes grew it to
 	var n, skipped int
 	var bytes, skippedB int64
 	var readErr error // stops the loop; returned only if nothing was read
@@ -793,15 +794,17 @@ func (q *Disk) take(maxEv int, maxB int64) (*queue.Lease, error) {
 		q.ready, q.readyB = 0, 0 // exact again, whatever the damage hid
 	}
 	if ent.end == ent.start {
+		out.Release()
 		return nil, nil
 	}
 	q.leases = append(q.leases, ent)
 	if n == 0 {
 		ent.done = true // only damage: nothing to deliver
 		q.advance()
+		out.Release()
 		return nil, nil
 	}
-	return queue.NewLease(out, func() { q.ack(ent) }), nil
+	return queue.NewLease(out, func() { q.ack(ent); out.Release() }), nil
 }
 
 // moveTo points the reader at the start of segment s. Called with rmu held.
