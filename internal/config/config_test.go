@@ -115,3 +115,12 @@ func TestParseSyntaxError(t *testing.T) {
 		t.Fatalf("errs = %v", errs)
 	}
 }
+
+func TestSecretDecodesFromYAMLScalar(t *testing.T) {
+	f, errs := Parse([]byte("sources: {a: {type: t, secret: plain-value}}\nsinks: {b: {type: file}}\n"))
+	var src testSource
+	Decode(f.Sources[0].Node, "sources.a", &errs, &src)
+	if len(errs) != 0 || src.Secret.Reveal() != "plain-value" {
+		t.Fatalf("errs %v, secret %q", errs, src.Secret.Reveal())
+	}
+}

@@ -37,6 +37,7 @@ type Options struct {
 type env struct {
 	deps     pipeline.Deps
 	metrics  *telemetry.Metrics
+	health   *telemetry.Health
 	stdout   io.Writer
 	stateDir string
 	dead     []*deadletter.File
@@ -134,6 +135,7 @@ func New(f *config.File, opt Options) (*Daemon, error) {
 	d.env = &env{
 		deps:     pipeline.Deps{Log: opt.Log, StateDir: f.StateDir, Now: opt.Now, IDs: opt.IDs},
 		metrics:  telemetry.NewMetrics(),
+		health:   telemetry.NewHealth(),
 		stdout:   stdout.NewSyncWriter(opt.Stdout),
 		stateDir: f.StateDir,
 	}
@@ -192,7 +194,7 @@ func New(f *config.File, opt Options) (*Daemon, error) {
 		d.sources = append(d.sources, &runSource{name: s.Name, src: src, router: r})
 	}
 	if f.Admin.Listen != "" {
-		d.admin = telemetry.NewAdmin(d.env.metrics, opt.Log, f.Admin.Pprof)
+		d.admin = telemetry.NewAdmin(d.env.metrics, d.env.health, opt.Log, f.Admin.Pprof)
 	}
 	ok = true
 	return d, nil

@@ -17,6 +17,7 @@ import (
 // started) and /metrics (Prometheus) on the admin listener.
 type Admin struct {
 	metrics *Metrics
+	health  *Health
 	log     *slog.Logger
 	pprof   bool
 	ready   atomic.Bool
@@ -24,8 +25,8 @@ type Admin struct {
 
 // NewAdmin returns the admin endpoints for m; with pprof, also Go's
 // profiler under /debug/pprof/.
-func NewAdmin(m *Metrics, log *slog.Logger, pprof bool) *Admin {
-	return &Admin{metrics: m, log: log, pprof: pprof}
+func NewAdmin(m *Metrics, h *Health, log *slog.Logger, pprof bool) *Admin {
+	return &Admin{metrics: m, health: h, log: log, pprof: pprof}
 }
 
 // SetReady flips /readyz.
@@ -34,9 +35,13 @@ func (a *Admin) SetReady(ok bool) { a.ready.Store(ok) }
 // Handler returns the admin routes.
 func (a *Admin) Handler() http.Handler {
 	mux := http.NewServeMux()
+	// /healthz answers 200 while the process runs (a liveness probe must
+	// not restart the daemon because one tenant's credentials are wrong);
+	// the body says "degraded" and which component failed, and why.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
+		_, body := a.health.Report()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
