@@ -11,6 +11,7 @@ import (
 	httpsink "github.com/alertrelay/alertrelay/internal/sink/http"
 	"github.com/alertrelay/alertrelay/internal/sink/stdout"
 	"github.com/alertrelay/alertrelay/internal/source/cybertrace"
+	"github.com/alertrelay/alertrelay/internal/source/cynet"
 )
 
 // This file is the component table: the one place that maps a config
@@ -37,6 +38,20 @@ type sinkType struct {
 
 func sourceTypes() map[string]sourceType {
 	return map[string]sourceType{
+		"cynet": {
+			config: func() validator { return &cynet.Config{} },
+			build: func(name string, cfg validator, e *env) (pipeline.Source, error) {
+				dl, err := e.deadLetter("source", name, false)
+				if err != nil {
+					return nil, err
+				}
+				st, err := e.stateStore()
+				if err != nil {
+					return nil, err
+				}
+				return cynet.New(name, *cfg.(*cynet.Config), e.deps, st, dl, e.metrics.Source(name), e.health)
+			},
+		},
 		"cybertrace": {
 			config: func() validator { return &cybertrace.Config{} },
 			build: func(name string, cfg validator, e *env) (pipeline.Source, error) {

@@ -22,6 +22,7 @@ import (
 	"github.com/alertrelay/alertrelay/internal/queue"
 	"github.com/alertrelay/alertrelay/internal/queue/disk"
 	"github.com/alertrelay/alertrelay/internal/sink/stdout"
+	"github.com/alertrelay/alertrelay/internal/state"
 	"github.com/alertrelay/alertrelay/internal/telemetry"
 )
 
@@ -41,6 +42,20 @@ type env struct {
 	stdout   io.Writer
 	stateDir string
 	dead     []*deadletter.File
+	state    *state.Store // opened by the first source that needs it
+}
+
+// stateStore opens <state_dir>/state.db once, for every source that keeps
+// cursors.
+func (e *env) stateStore() (*state.Store, error) {
+	if e.state == nil {
+		st, err := state.Open(filepath.Join(e.stateDir, "state.db"), state.Options{Now: e.deps.Now})
+		if err != nil {
+			return nil, err
+		}
+		e.state = st
+	}
+	return e.state, nil
 }
 
 // depsFor returns the shared deps with a logger naming the component.
@@ -359,6 +374,11 @@ func (d *Daemon) closeAll(ctx context.Context) {
 	for _, f := range d.env.dead {
 		if err := f.Close(); err != nil {
 			d.log.Error("closing dead-letter file", "path", f.Path(), "err", err)
+		}
+	}
+	if d.env.state != nil {
+		if err := d.env.state.Close(); err != nil {
+			d.log.Error("closing state store", "err", err)
 		}
 	}
 	d.lock.release()

@@ -287,7 +287,7 @@ sinks:
 		`line 6: sources.ct.format: want auto, kv, cef or template, got "xml"`,
 		`line 7: sources.ct.max_line_bytes: want 256 to 67108864, got 10`,
 		`line 8: sources.ct.idle_timout: unknown key (did you mean "idle_timeout"?)`,
-		`line 10: sources.other.type: unknown source type "kafka" (known: cybertrace)`,
+		`line 10: sources.other.type: unknown source type "kafka" (known: cybertrace, cynet)`,
 		`line 13: sinks.out.path: is required`,
 		`line 14: sinks.out.inputs: entry 1: no source named "nope"`,
 		`line 15: sinks.out.max_files: must be between 1 and 1024, got 0`,

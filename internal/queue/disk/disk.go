@@ -260,7 +260,7 @@ func start(dir string, opt Options, h hooks, e env, lock *os.File, st *recovered
 	q := &Disk{
 		dir: dir, opt: opt, log: opt.Log, hooks: h, env: e, lock: lock,
 		batches: event.NewBatchPool(1024, 1024, 2),
-		wf: wf, wseq: active.seq,
+		wf:      wf, wseq: active.seq,
 		changed:    make(chan struct{}),
 		kick:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
