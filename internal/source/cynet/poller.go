@@ -1,0 +1,260 @@
+// Package cynet is the Cynet 360 alerts source: it polls one tenant's REST
+// API (POST /api/account/token, then paged GET /api/alerts/bulk with
+// access_token and client_id headers) and hands new alerts to the pipeline.
+//
+// Guarantees. The cursor (the next LastSeen) is persisted only after the
+// pipeline's WriteBatch has durably accepted the cycle's alerts, and every
+// emitted alert version (ClientDbId + LastSeen) is recorded in the state
+// store in the same transaction as the page it came from. A restart at any
+// instant resumes from the last persisted cursor minus the overlap window,
+// and the records suppress what was already emitted: every alert reaches
+// the queue, none twice, while an alert whose LastSeen moved (an update) is
+// emitted again.
+//
+// The next cursor is the SyncTimeUtc of the cycle's first page (the
+// server's clock, never ours) minus overlap.
+package cynet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/alertrelay/alertrelay/internal/event"
+	"github.com/alertrelay/alertrelay/internal/normalize"
+	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/state"
+	"github.com/alertrelay/alertrelay/internal/telemetry"
+)
+
+// Source polls one Cynet tenant.
+type Source struct {
+	name   string
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	client *client
+	store  *state.Store
+	norm   *normalize.Cynet
+	dl     pipeline.DeadLetterer
+	m      *telemetry.SourceMetrics
+	health *telemetry.Health
+	sleep  func(ctx context.Context, d time.Duration) error
+}
+
+// New builds the source; store holds its cursor and dedup records.
+func New(name string, cfg Config, deps pipeline.Deps, store *state.Store, dl pipeline.DeadLetterer,
+	m *telemetry.SourceMetrics, health *telemetry.Health) (*Source, error) {
+	cfg.SetDefaults()
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	c, err := newClient(&cfg, now)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.TLS.InsecureSkipVerify {
+		deps.Log.Warn("TLS certificate verification is OFF for this Cynet tenant (tls.insecure_skip_verify)", "source", name)
+	}
+	return &Source{
+		name: name, cfg: cfg, now: now, client: c, store: store, dl: dl, m: m, health: health,
+		log:   deps.Log.With("component", "source", "source", name),
+		norm:  normalize.NewCynet(normalize.CynetOptions{Source: name, IncludeOriginal: cfg.IncludeOriginal}),
+		sleep: sleepCtx,
+	}, nil
+}
+
+func (s *Source) component() string { return "source " + s.name }
+
+// Run polls until ctx ends. Authentication and permission failures stop
+// this source (logged, and shown in /healthz) but not the daemon.
+func (s *Source) Run(ctx context.Context, w pipeline.BatchWriter) error {
+	defer s.client.close()
+	backoff := s.cfg.Retry.Initial
+	for {
+		n, err := s.cycle(ctx, w)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, ErrAuth):
+			s.log.Error("cynet source stopped: fix the credentials or permissions and restart", "err", err)
+			s.health.Set(s.component(), false, err.Error())
+			<-ctx.Done()
+			return nil
+		case err != nil:
+			wait := backoff/2 + rand.N(backoff/2+1)
+			var r *retryable
+			if errors.As(err, &r) && r.after > wait {
+				wait = r.after
+			}
+			s.log.Warn("poll failed; retrying", "err", err, "wait", wait)
+			s.health.Set(s.component(), false, "retrying: "+err.Error())
+			backoff = min(2*backoff, s.cfg.Retry.Max)
+			if s.sleep(ctx, wait) != nil {
+				return nil
+			}
+			continue
+		}
+		backoff = s.cfg.Retry.Initial
+		s.health.Set(s.component(), true, "")
+		s.log.Debug("poll cycle done", "alerts", n)
+		if s.sleep(ctx, s.cfg.PollInterval) != nil {
+			return nil
+		}
+	}
+}
+
+// cycle reads every page since the cursor and returns how many alerts it
+// emitted.
+func (s *Source) cycle(ctx context.Context, w pipeline.BatchWriter) (int, error) {
+	cur, ok, err := s.store.Cursor(s.name)
+	if err != nil {
+		return 0, err
+	}
+	since := cur.LastSeen
+	if !ok {
+		since = s.now().Add(-s.cfg.InitialLookback)
+	}
+	var sync time.Time
+	emitted := 0
+	// Pages are recorded with the cycle's starting cursor: a crash
+	// mid-cycle restarts the cycle, and the records skip what was emitted.
+	start := state.Cursor{LastSeen: since, Updated: s.now()}
+	for offset, first := 0, true; ; first = false {
+		p, err := s.client.fetch(ctx, since, offset)
+		if err != nil {
+			return emitted, err
+		}
+		if first {
+			sync = p.sync
+		}
+		n, err := s.emit(ctx, w, p.entities, start)
+		emitted += n
+		if err != nil {
+			return emitted, err
+		}
+		if len(p.entities) < s.cfg.PageSize {
+			break
+		}
+		offset += len(p.entities)
+	}
+	// Advance the cursor: the server's time of the first page, less the
+	// overlap, and never backwards.
+	if !sync.IsZero() {
+		next := sync.Add(-s.cfg.Overlap)
+		if next.After(since) {
+			cur = state.Cursor{LastSeen: next, Updated: s.now()}
+			if err := s.store.Commit(s.name, cur, nil); err != nil {
+				return emitted, err
+			}
+		}
+	} else if !ok {
+		// No SyncTimeUtc (a bare-array deployment): keep the first run's
+		// start as the cursor rather than our clock.
+		if err := s.store.Commit(s.name, state.Cursor{LastSeen: since, Updated: s.now()}, nil); err != nil {
+			return emitted, err
+		}
+	}
+	if _, err := s.store.Expire(s.name, s.now().Add(-s.cfg.DedupTTL)); err != nil {
+		s.log.Warn("expiring dedup records failed", "err", err)
+	}
+	return emitted, nil
+}
+
+// alertKey is what dedup needs of an alert.
+type alertKey struct {
+	ClientDbID int64  `json:"ClientDbId"`
+	LastSeen   string `json:"LastSeen"`
+	LastSeenU  string `json:"LastSeenUtc"`
+}
+
+// emit normalises the page's new alert versions, hands them to the
+// pipeline and records them (with cur unchanged) once WriteBatch returned.
+func (s *Source) emit(ctx context.Context, w pipeline.BatchWriter, ents []json.RawMessage, cur state.Cursor) (int, error) {
+	if len(ents) == 0 {
+		return 0, nil
+	}
+	s.m.Lines.Add(float64(len(ents)))
+	keys := make([]state.DedupKey, 0, len(ents))
+	raws := make([]json.RawMessage, 0, len(ents))
+	inPage := make(map[state.DedupKey]bool, len(ents))
+	for _, e := range ents {
+		s.m.Bytes.Add(float64(len(e)))
+		var k alertKey
+		if err := json.Unmarshal(e, &k); err != nil || k.ClientDbID == 0 {
+			s.m.Invalid.Inc()
+			s.deadLetter("alert without a ClientDbId", e)
+			continue
+		}
+		ls := k.LastSeen
+		if ls == "" {
+			ls = k.LastSeenU
+		}
+		key := state.DedupKey{ID: k.ClientDbID, LastSeen: ls}
+		if inPage[key] {
+			continue // the same version twice in one page
+		}
+		inPage[key] = true
+		keys = append(keys, key)
+		raws = append(raws, e)
+	}
+	seen, err := s.store.Seen(s.name, keys)
+	if err != nil {
+		return 0, err
+	}
+	// A fresh batch per page: the queues keep references to the last one.
+	batch := event.NewBatch(len(raws), 1500)
+	defer batch.Release()
+	received := s.now()
+	var fresh []state.DedupKey
+	for i, e := range raws {
+		if seen[i] {
+			continue
+		}
+		buf, err := s.norm.Append(batch.Buffer(), e, received)
+		if err != nil {
+			s.m.Invalid.Inc()
+			s.deadLetter(err.Error(), e)
+			continue
+		}
+		batch.Commit(buf)
+		fresh = append(fresh, keys[i])
+	}
+	if batch.Len() > 0 {
+		if err := w.WriteBatch(ctx, batch); err != nil {
+			return 0, err
+		}
+		s.m.Events.Add(float64(batch.Len()))
+	}
+	if len(fresh) > 0 {
+		if err := s.store.Commit(s.name, cur, fresh); err != nil {
+			return 0, fmt.Errorf("recording emitted alerts: %w", err)
+		}
+	}
+	return batch.Len(), nil
+}
+
+func (s *Source) deadLetter(reason string, data []byte) {
+	if err := s.dl.DeadLetter(reason, data); err != nil {
+		s.log.Error("could not write the dead-letter file", "err", err)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
