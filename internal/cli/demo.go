@@ -12,6 +12,7 @@ import (
 
 	"github.com/alertrelay/alertrelay/internal/daemon"
 	"github.com/alertrelay/alertrelay/internal/emulator/cybertrace"
+	cynetemu "github.com/alertrelay/alertrelay/internal/emulator/cynet"
 	"github.com/alertrelay/alertrelay/internal/telemetry"
 )
 
@@ -25,6 +26,14 @@ sources:
     type: cybertrace
     listen: 127.0.0.1:0
     include_original: true
+  cynet:
+    type: cynet
+    base_url: %s
+    username: %s
+    password: %s
+    client_id: "%s"
+    poll_interval: 2s
+    initial_lookback: 1h
 sinks:
   console:
     type: stdout
@@ -41,6 +50,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", "demo [--duration D] [--rate R] [--state-dir DIR]", stderr)
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
 	rate := fs.Float64("rate", 5, "emulated CyberTrace events per second")
+	cynetRate := fs.Float64("cynet-rate", 0.5, "new emulated Cynet 360 alerts per second")
 	conns := fs.Int("conns", 2, "emulated CyberTrace connections")
 	stateDir := fs.String("state-dir", "", "keep state and the output file here (default: a temporary directory, removed at exit)")
 	pretty := fs.Bool("pretty", false, "indent the printed events")
@@ -59,7 +69,17 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		dir = tmp
 	}
 	outFile := filepath.Join(dir, "events.ndjson")
-	cfgText := fmt.Sprintf(demoConfig, dir, *pretty, outFile)
+	api := cynetemu.New(cynetemu.Options{Seed: time.Now().UnixNano()})
+	api.AddAlertsAt(3, time.Now().Add(-10*time.Minute))
+	if err := api.Start("127.0.0.1:0"); err != nil {
+		fmt.Fprintf(stderr, "demo: cynet emulator: %v\n", err)
+		return exitFailure
+	}
+	defer api.Close()
+	genCtx, stopGen := context.WithCancel(ctx)
+	defer stopGen()
+	api.StartGenerator(genCtx, *cynetRate, false)
+	cfgText := fmt.Sprintf(demoConfig, dir, api.URL(), cynetemu.DefaultUser, cynetemu.DefaultPassword, cynetemu.DefaultClientID, *pretty, outFile)
 	f, errs := daemon.CheckBytes([]byte(cfgText))
 	if len(errs) > 0 {
 		fmt.Fprintf(stderr, "demo: built-in config: %v\n", errs)
@@ -98,13 +118,14 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ectx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	fmt.Fprintf(stderr, "alertrelay demo: emulated CyberTrace -> %s -> stdout and %s\n", addr, outFile)
+	fmt.Fprintf(stderr, "alertrelay demo: emulated CyberTrace -> %s and emulated Cynet 360 API %s -> stdout and %s\n", addr, api.URL(), outFile)
 	fmt.Fprintf(stderr, "press Ctrl-C to stop\n")
 	m := d.Metrics()
 	summary := func(sent int64) string {
 		src := m.Source("cybertrace")
-		return fmt.Sprintf("summary: emulator sent %d | received %d lines, %d invalid | delivered %d to console, %d to file",
+		return fmt.Sprintf("summary: emulator sent %d | received %d lines, %d invalid | cynet %d alerts | delivered %d to console, %d to file",
 			sent, int64(telemetry.Value(src.Lines)), int64(telemetry.Value(src.Invalid)),
+			int64(telemetry.Value(m.Source("cynet").Events)),
 			int64(telemetry.Value(m.Sink("console").Sent)), int64(telemetry.Value(m.Sink("file").Sent)))
 	}
 	var mu sync.Mutex

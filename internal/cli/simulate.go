@@ -10,18 +10,66 @@ import (
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/emulator/cybertrace"
+	cynetemu "github.com/alertrelay/alertrelay/internal/emulator/cynet"
 )
 
 func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "cybertrace" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(stdout, "Usage: alertrelay simulate cybertrace [flags]   (see --help of the target)")
+	if len(args) > 0 {
+		switch args[0] {
+		case "cybertrace":
+			return simulateCyberTrace(ctx, args[1:], stdout, stderr)
+		case "cynet":
+			return simulateCynet(ctx, args[1:], stdout, stderr)
+		case "-h", "--help", "help":
+			fmt.Fprintln(stdout, "Usage: alertrelay simulate cybertrace|cynet [flags]   (--help after the target lists its flags)")
 			return exitOK
 		}
-		fmt.Fprintln(stderr, "Usage: alertrelay simulate cybertrace [flags]")
-		return exitUsage
 	}
-	return simulateCyberTrace(ctx, args[1:], stdout, stderr)
+	fmt.Fprintln(stderr, "Usage: alertrelay simulate cybertrace|cynet [flags]")
+	return exitUsage
+}
+
+// simulateCynet serves the Cynet 360 API emulator until interrupted.
+func simulateCynet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("simulate cynet", "simulate cynet --listen ADDR [--backlog N] [--rate R]", stderr)
+	listen := fs.String("listen", "127.0.0.1:8443", "address to serve the API on")
+	useTLS := fs.Bool("tls", false, "serve HTTPS with a generated self-signed certificate (written to --cert-out)")
+	certOut := fs.String("cert-out", "", "with --tls, write the certificate here (PEM) for tls.ca_file")
+	backlog := fs.Int("backlog", 1000, "alerts present at start, spread over the last hour")
+	rate := fs.Float64("rate", 1, "new alerts per second (0: none)")
+	burst := fs.Bool("burst", false, "generate in bursts (10x rate for 1 s every 10 s)")
+	ttl := fs.Duration("token-ttl", time.Hour, "access token lifetime")
+	maxPage := fs.Int("max-page-size", 1000, "largest Limit honoured")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	api := cynetemu.New(cynetemu.Options{TokenTTL: *ttl, MaxPageSize: *maxPage, Seed: time.Now().UnixNano()})
+	if *backlog > 0 {
+		api.AddAlertsAt(*backlog, time.Now().Add(-time.Hour))
+	}
+	start := api.Start
+	if *useTLS {
+		start = api.StartTLS
+	}
+	if err := start(*listen); err != nil {
+		fmt.Fprintf(stderr, "simulate cynet: %v\n", err)
+		return exitFailure
+	}
+	defer api.Close()
+	if *useTLS && *certOut != "" {
+		if err := os.WriteFile(*certOut, api.CertPEM(), 0o644); err != nil {
+			fmt.Fprintf(stderr, "simulate cynet: %v\n", err)
+			return exitFailure
+		}
+	}
+	if *rate > 0 {
+		api.StartGenerator(ctx, *rate, *burst)
+	}
+	fmt.Fprintf(stdout, "Cynet 360 API emulator on %s (user %q, password %q, client_id %s); Ctrl-C to stop\n",
+		api.URL(), cynetemu.DefaultUser, cynetemu.DefaultPassword, cynetemu.DefaultClientID)
+	<-ctx.Done()
+	fmt.Fprintf(stdout, "served %d requests (%d token, %d page); %d alerts\n", api.Requests(), api.TokenRequests(), api.PageRequests(), api.Alerts())
+	return exitOK
 }
 
 func simulateCyberTrace(ctx context.Context, args []string, stdout, stderr io.Writer) int {
