@@ -61,8 +61,8 @@ func (d *deadRec) DeadLetter(reason string, _ []byte) error {
 // clock is a settable clock shared by the emulator and the source.
 type clock struct{ ns atomic.Int64 }
 
-func newClock() *clock              { c := &clock{}; c.ns.Store(time.Now().UnixNano()); return c }
-func (c *clock) Now() time.Time     { return time.Unix(0, c.ns.Load()) }
+func newClock() *clock               { c := &clock{}; c.ns.Store(time.Now().UnixNano()); return c }
+func (c *clock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
 func (c *clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
 type harness struct {
