@@ -88,14 +88,7 @@ type child struct {
 // waits until addr accepts connections.
 func startDaemon(t *testing.T, cfg, addr string) *child {
 	t.Helper()
-	c := &child{cmd: exec.Command(os.Args[0], "run", "--config", cfg), done: make(chan error, 1), stderr: &bytes.Buffer{}}
-	c.cmd.Env = append(os.Environ(), "ALERTRELAY_TEST_MAIN=1")
-	c.cmd.Stderr = c.stderr
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { c.done <- c.cmd.Wait() }()
-	t.Cleanup(func() { c.cmd.Process.Kill() })
+	c := startChild(t, cfg)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		conn, err := net.Dial("tcp", addr)
@@ -108,6 +101,20 @@ func startDaemon(t *testing.T, cfg, addr string) *child {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startChild runs `alertrelay run --config cfg` as a child process.
+func startChild(t *testing.T, cfg string) *child {
+	t.Helper()
+	c := &child{cmd: exec.Command(os.Args[0], "run", "--config", cfg), done: make(chan error, 1), stderr: &bytes.Buffer{}}
+	c.cmd.Env = append(os.Environ(), "ALERTRELAY_TEST_MAIN=1")
+	c.cmd.Stderr = c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.done <- c.cmd.Wait() }()
+	t.Cleanup(func() { c.cmd.Process.Kill() })
+	return c
 }
 
 // stop signals the child and waits for it; SIGTERM must end in exit 0.
