@@ -199,6 +199,28 @@ type cyAlert struct {
 // never makes a document nested deeper than this.
 const maxJSONDepth = 1000
 
+// CynetKey returns what de-duplication needs of one alert: its ClientDbId
+// and its LastSeen as sent (LastSeenUtc when LastSeen is absent). It scans
+// the alert once with the same fast scanner as Append.
+func CynetKey(raw []byte) (id int64, lastSeen []byte, err error) {
+	var msBuf [64]cyMember
+	a := cyAlert{raw: raw}
+	ms, err := splitCynet(raw, msBuf[:0], &a.idx)
+	if err != nil {
+		return 0, nil, err
+	}
+	a.ms = ms
+	id, ok := a.int(cyClientDbID)
+	if !ok {
+		return 0, nil, ErrCynetNoID
+	}
+	lastSeen = a.content(cyLastSeen)
+	if lastSeen == nil {
+		lastSeen = a.content(cyLastSeenUtc)
+	}
+	return id, lastSeen, nil
+}
+
 // Append appends the canonical document of one Cynet alert (raw: one
 // object of the Entities array, as received) to dst. On error dst is
 // returned unchanged.

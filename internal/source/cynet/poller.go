@@ -169,13 +169,6 @@ func (s *Source) cycle(ctx context.Context, w pipeline.BatchWriter) (int, error)
 	return emitted, nil
 }
 
-// alertKey is what dedup needs of an alert.
-type alertKey struct {
-	ClientDbID int64  `json:"ClientDbId"`
-	LastSeen   string `json:"LastSeen"`
-	LastSeenU  string `json:"LastSeenUtc"`
-}
-
 // emit normalises the page's new alert versions, hands them to the
 // pipeline and records them (with cur unchanged) once WriteBatch returned.
 func (s *Source) emit(ctx context.Context, w pipeline.BatchWriter, ents []json.RawMessage, cur state.Cursor) (int, error) {
@@ -188,17 +181,13 @@ func (s *Source) emit(ctx context.Context, w pipeline.BatchWriter, ents []json.R
 	inPage := make(map[state.DedupKey]bool, len(ents))
 	for _, e := range ents {
 		s.m.Bytes.Add(float64(len(e)))
-		var k alertKey
-		if err := json.Unmarshal(e, &k); err != nil || k.ClientDbID == 0 {
+		id, ls, err := normalize.CynetKey(e)
+		if err != nil {
 			s.m.Invalid.Inc()
-			s.deadLetter("alert without a ClientDbId", e)
+			s.deadLetter(err.Error(), e)
 			continue
 		}
-		ls := k.LastSeen
-		if ls == "" {
-			ls = k.LastSeenU
-		}
-		key := state.DedupKey{ID: k.ClientDbID, LastSeen: ls}
+		key := state.DedupKey{ID: id, LastSeen: string(ls)}
 		if inPage[key] {
 			continue // the same version twice in one page
 		}
@@ -210,8 +199,13 @@ func (s *Source) emit(ctx context.Context, w pipeline.BatchWriter, ents []json.R
 	if err != nil {
 		return 0, err
 	}
-	// A fresh batch per page: the queues keep references to the last one.
-	batch := event.NewBatch(len(raws), 1500)
+	// A fresh batch per page (the queues keep references to the last one),
+	// sized for the documents: about the raw alert plus the ECS fields.
+	total := 0
+	for _, e := range raws {
+		total += len(e)
+	}
+	batch := event.NewBatch(len(raws), total/max(len(raws), 1)*2+512)
 	defer batch.Release()
 	received := s.now()
 	var fresh []state.DedupKey
