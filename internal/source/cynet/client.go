@@ -50,6 +50,8 @@ type client struct {
 	mu      sync.Mutex // one token refresh at a time
 	token   string
 	expires time.Time
+
+	body []byte // the last page's body, reused (pages are fetched one at a time)
 }
 
 func newClient(cfg *Config, now func() time.Time) (*client, error) {
@@ -204,7 +206,7 @@ func (c *client) get(ctx context.Context, tok string, lastSeen time.Time, offset
 	default:
 		return page{}, resp.StatusCode, statusError("alerts request", resp)
 	}
-	p, err := decodePage(resp.Body)
+	p, err := decodePage(resp.Body, &c.body)
 	return p, resp.StatusCode, err
 }
 

@@ -17,9 +17,17 @@ const maxPageBytes = 512 << 20
 // found by a scanner that only matches brackets and strings (validation of
 // an entity is left to the normaliser, which dead-letters a bad one), so a
 // page is neither held twice nor parsed twice.
-func decodePage(r io.Reader) (page, error) {
+//
+// buf, if not nil, is reused for the body (the entities alias it, so the
+// caller must be done with the previous page); the buffer is returned.
+func decodePage(r io.Reader, buf *[]byte) (page, error) {
 	var p page
-	body, err := io.ReadAll(io.LimitReader(r, maxPageBytes+1))
+	var local []byte
+	if buf == nil {
+		buf = &local
+	}
+	body, err := readAll(r, (*buf)[:0], maxPageBytes+1)
+	*buf = body
 	if err != nil {
 		return p, &retryable{err: fmt.Errorf("reading the alerts response: %w", err)}
 	}
@@ -93,6 +101,24 @@ func decodePage(r io.Reader) (page, error) {
 	return p, nil
 }
 
+// readAll appends r to buf, growing it by doubling (io.ReadAll's
+// growth zeroes and copies a multi-megabyte page many times over).
+func readAll(r io.Reader, buf []byte, limit int) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, max(64<<10, cap(buf)))...)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), limit)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF || len(buf) >= limit {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
 // scanArray returns the elements of the array starting at b[i] ('[').
 func scanArray(b []byte, i int) ([]json.RawMessage, error) {
 	var out []json.RawMessage
@@ -153,21 +179,26 @@ func skipValue(b []byte, i int) (int, bool) {
 	return i, i > start
 }
 
-// skipString returns the index just past the string starting at b[i].
+// skipString returns the index just past the string starting at b[i]. It
+// jumps from quote to quote (IndexByte is vectorised) and treats a quote
+// as closing when an even number of backslashes precedes it.
 func skipString(b []byte, i int) (int, bool) {
 	i++
-	for i < len(b) {
-		j := bytes.IndexAny(b[i:], "\"\\")
+	for {
+		j := bytes.IndexByte(b[i:], '"')
 		if j < 0 {
 			return len(b), false
 		}
-		i += j
-		if b[i] == '"' {
-			return i + 1, true
+		q := i + j
+		n := 0
+		for k := q - 1; k >= i && b[k] == '\\'; k-- {
+			n++
 		}
-		i += 2 // an escape: skip the escaped byte
+		if n%2 == 0 {
+			return q + 1, true
+		}
+		i = q + 1
 	}
-	return i, false
 }
 
 func skipSpace(b []byte, i int) int {

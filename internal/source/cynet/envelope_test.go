@@ -37,7 +37,7 @@ func TestDecodePage(t *testing.T) {
 		{name: "entities not an array", body: `{"Entities":{"ClientDbId":1}}`, err: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := decodePage(strings.NewReader(tt.body))
+			p, err := decodePage(strings.NewReader(tt.body), nil)
 			if tt.err {
 				var r *retryable
 				if !errors.As(err, &r) {
@@ -71,7 +71,7 @@ func FuzzDecodePage(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := decodePage(strings.NewReader(string(body)))
+		p, err := decodePage(strings.NewReader(string(body)), nil)
 		var env struct{ Entities []json.RawMessage }
 		var arr []json.RawMessage
 		var want []json.RawMessage

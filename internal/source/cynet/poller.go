@@ -44,6 +44,8 @@ type Source struct {
 	m      *telemetry.SourceMetrics
 	health *telemetry.Health
 	sleep  func(ctx context.Context, d time.Duration) error
+
+	batches *event.BatchPool
 }
 
 // New builds the source; store holds its cursor and dedup records.
@@ -66,9 +68,10 @@ func New(name string, cfg Config, deps pipeline.Deps, store *state.Store, dl pip
 	}
 	return &Source{
 		name: name, cfg: cfg, now: now, client: c, store: store, dl: dl, m: m, health: health,
-		log:   deps.Log.With("component", "source", "source", name),
-		norm:  normalize.NewCynet(normalize.CynetOptions{Source: name, IncludeOriginal: cfg.IncludeOriginal}),
-		sleep: sleepCtx,
+		log:     deps.Log.With("component", "source", "source", name),
+		norm:    normalize.NewCynet(normalize.CynetOptions{Source: name, IncludeOriginal: cfg.IncludeOriginal}),
+		sleep:   sleepCtx,
+		batches: event.NewBatchPool(cfg.PageSize, 4096, 4),
 	}, nil
 }
 
@@ -199,13 +202,9 @@ func (s *Source) emit(ctx context.Context, w pipeline.BatchWriter, ents []json.R
 	if err != nil {
 		return 0, err
 	}
-	// A fresh batch per page (the queues keep references to the last one),
-	// sized for the documents: about the raw alert plus the ECS fields.
-	total := 0
-	for _, e := range raws {
-		total += len(e)
-	}
-	batch := event.NewBatch(len(raws), total/max(len(raws), 1)*2+512)
+	// A batch per page from the pool: the queues hold references to the
+	// last ones and give them back when delivered.
+	batch := s.batches.Get()
 	defer batch.Release()
 	received := s.now()
 	var fresh []state.DedupKey
