@@ -50,8 +50,6 @@ type client struct {
 	mu      sync.Mutex // one token refresh at a time
 	token   string
 	expires time.Time
-
-	body []byte // the last page's body, reused (pages are fetched one at a time)
 }
 
 func newClient(cfg *Config, now func() time.Time) (*client, error) {
@@ -153,13 +151,14 @@ type page struct {
 
 // fetch requests one page, with the token refreshed ahead of expiry and
 // one re-authentication on 401.
-func (c *client) fetch(ctx context.Context, lastSeen time.Time, offset int) (page, error) {
+// buf holds the body; the page's entities alias it.
+func (c *client) fetch(ctx context.Context, lastSeen time.Time, offset int, buf *[]byte) (page, error) {
 	for attempt := 0; ; attempt++ {
 		tok, err := c.bearer(ctx, attempt > 0)
 		if err != nil {
 			return page{}, err
 		}
-		p, status, err := c.get(ctx, tok, lastSeen, offset)
+		p, status, err := c.get(ctx, tok, lastSeen, offset, buf)
 		if status == http.StatusUnauthorized && attempt == 0 {
 			continue // expired or revoked: re-authenticate once
 		}
@@ -170,7 +169,7 @@ func (c *client) fetch(ctx context.Context, lastSeen time.Time, offset int) (pag
 	}
 }
 
-func (c *client) get(ctx context.Context, tok string, lastSeen time.Time, offset int) (page, int, error) {
+func (c *client) get(ctx context.Context, tok string, lastSeen time.Time, offset int, buf *[]byte) (page, int, error) {
 	q := url.Values{}
 	q.Set("LastSeen", lastSeen.UTC().Format(c.cfg.LastSeenFormat))
 	q.Set("Limit", strconv.Itoa(c.cfg.PageSize))
@@ -206,7 +205,7 @@ func (c *client) get(ctx context.Context, tok string, lastSeen time.Time, offset
 	default:
 		return page{}, resp.StatusCode, statusError("alerts request", resp)
 	}
-	p, err := decodePage(resp.Body, &c.body)
+	p, err := decodePage(resp.Body, buf)
 	return p, resp.StatusCode, err
 }
 

@@ -131,23 +131,47 @@ func (s *Source) cycle(ctx context.Context, w pipeline.BatchWriter) (int, error)
 	// Pages are recorded with the cycle's starting cursor: a crash
 	// mid-cycle restarts the cycle, and the records skip what was emitted.
 	start := state.Cursor{LastSeen: since, Updated: s.now()}
-	for offset, first := 0, true; ; first = false {
-		p, err := s.client.fetch(ctx, since, offset)
-		if err != nil {
-			return emitted, err
+	// The next page is fetched while this one is processed, so the API's
+	// time and ours overlap. Two body buffers take turns.
+	type result struct {
+		p   page
+		err error
+	}
+	fetch := func(offset int, buf *[]byte) <-chan result {
+		ch := make(chan result, 1)
+		go func() {
+			p, err := s.client.fetch(ctx, since, offset, buf)
+			ch <- result{p, err}
+		}()
+		return ch
+	}
+	var bufs [2][]byte
+	next := fetch(0, &bufs[0])
+	for offset, turn := 0, 0; ; turn ^= 1 {
+		r := <-next
+		if r.err != nil {
+			return emitted, r.err
 		}
-		if first {
-			sync = p.sync
+		if offset == 0 {
+			sync = r.p.sync
 		}
-		n, err := s.emit(ctx, w, p.entities, start)
+		full := len(r.p.entities) >= s.cfg.PageSize
+		offset += len(r.p.entities)
+		next = nil
+		if full {
+			next = fetch(offset, &bufs[turn^1])
+		}
+		n, err := s.emit(ctx, w, r.p.entities, start)
 		emitted += n
 		if err != nil {
+			if next != nil {
+				<-next // the goroutine owns a buffer: let it finish
+			}
 			return emitted, err
 		}
-		if len(p.entities) < s.cfg.PageSize {
+		if !full {
 			break
 		}
-		offset += len(p.entities)
 	}
 	// Advance the cursor: the server's time of the first page, less the
 	// overlap, and never backwards.
