@@ -40,11 +40,11 @@ YAML
 t0=$(date +%s.%N)
 "$work/alertrelay" run --config "$work/bench.yaml" &
 pid=$!
-if [ -n "${PROFILE_OUT:-}" ]; then sleep 1; curl -fs "http://127.0.0.1:$admin/debug/pprof/profile?seconds=${PROFILE_SECONDS:-4}" -o "$PROFILE_OUT" & fi
+if [ -n "${PROFILE_OUT:-}" ]; then sleep ${PROFILE_DELAY:-1}; curl -fs "http://127.0.0.1:$admin/debug/pprof/profile?seconds=${PROFILE_SECONDS:-4}" -o "$PROFILE_OUT" & fi
 sent() { curl -fs "http://127.0.0.1:$admin/metrics" 2>/dev/null | awk '/^alertrelay_sink_sent_events_total\{sink="out"\}/ {print $2}'; }
 hwm=0
 while :; do
-  n=$(sent)
+  n=$(sent || true)
   h=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
   [ "${h:-0}" -gt "$hwm" ] && hwm=$h
   awk -v n="${n:-0}" -v e="$alerts" 'BEGIN { exit !(n + 0 >= e) }' && break
