@@ -199,42 +199,31 @@ type cyAlert struct {
 // never makes a document nested deeper than this.
 const maxJSONDepth = 1000
 
-// CynetKey returns what de-duplication needs of one alert: its ClientDbId
-// and its LastSeen as sent (LastSeenUtc when LastSeen is absent). It scans
-// the alert once with the same fast scanner as Append.
-func CynetKey(raw []byte) (id int64, lastSeen []byte, err error) {
-	var msBuf [64]cyMember
-	a := cyAlert{raw: raw}
-	ms, err := splitCynet(raw, msBuf[:0], &a.idx)
-	if err != nil {
-		return 0, nil, err
-	}
-	a.ms = ms
-	id, ok := a.int(cyClientDbID)
-	if !ok {
-		return 0, nil, ErrCynetNoID
-	}
-	lastSeen = a.content(cyLastSeen)
-	if lastSeen == nil {
-		lastSeen = a.content(cyLastSeenUtc)
-	}
-	return id, lastSeen, nil
-}
-
 // Append appends the canonical document of one Cynet alert (raw: one
 // object of the Entities array, as received) to dst. On error dst is
 // returned unchanged.
 func (n *Cynet) Append(dst []byte, raw []byte, received time.Time) ([]byte, error) {
+	out, _, _, err := n.AppendKeyed(dst, raw, received)
+	return out, err
+}
+
+// AppendKeyed is Append that also returns what de-duplication needs, from
+// the same single scan of the alert: the ClientDbId and the LastSeen as
+// sent (LastSeenUtc when LastSeen is absent).
+func (n *Cynet) AppendKeyed(dst []byte, raw []byte, received time.Time) (out []byte, id int64, lastSeen []byte, err error) {
 	var msBuf [64]cyMember // most alerts have 30-50 members: no allocation
 	a := cyAlert{raw: raw}
 	ms, err := splitCynet(raw, msBuf[:0], &a.idx)
 	if err != nil {
-		return dst, err
+		return dst, 0, nil, err
 	}
 	a.ms = ms
 	id, ok := a.int(cyClientDbID)
 	if !ok {
-		return dst, ErrCynetNoID
+		return dst, 0, nil, ErrCynetNoID
+	}
+	if lastSeen = a.content(cyLastSeen); lastSeen == nil {
+		lastSeen = a.content(cyLastSeenUtc)
 	}
 
 	w := jw{b: dst}
@@ -332,7 +321,7 @@ func (n *Cynet) Append(dst []byte, raw []byte, received time.Time) ([]byte, erro
 	a.appendVendor(&w)
 	w.close()
 	w.close()
-	return w.b, nil
+	return w.b, id, lastSeen, nil
 }
 
 // appendFile writes file.*: the path, its last element and the SHA-256 in

@@ -71,7 +71,7 @@ func New(name string, cfg Config, deps pipeline.Deps, store *state.Store, dl pip
 		log:     deps.Log.With("component", "source", "source", name),
 		norm:    normalize.NewCynet(normalize.CynetOptions{Source: name, IncludeOriginal: cfg.IncludeOriginal}),
 		sleep:   sleepCtx,
-		batches: event.NewBatchPool(cfg.PageSize, 4096, 4),
+		batches: event.NewBatchPool(cfg.PageSize, 4096, 2),
 	}, nil
 }
 
@@ -198,17 +198,22 @@ func (s *Source) cycle(ctx context.Context, w pipeline.BatchWriter) (int, error)
 
 // emit normalises the page's new alert versions, hands them to the
 // pipeline and records them (with cur unchanged) once WriteBatch returned.
+// Each alert is scanned once: normalised straight into the batch, which
+// also yields its dedup key; the few already emitted (the overlap window)
+// are taken out afterwards.
 func (s *Source) emit(ctx context.Context, w pipeline.BatchWriter, ents []json.RawMessage, cur state.Cursor) (int, error) {
 	if len(ents) == 0 {
 		return 0, nil
 	}
 	s.m.Lines.Add(float64(len(ents)))
+	batch := s.batches.Get() // pooled: the queues give it back when delivered
+	defer func() { batch.Release() }()
 	keys := make([]state.DedupKey, 0, len(ents))
-	raws := make([]json.RawMessage, 0, len(ents))
 	inPage := make(map[state.DedupKey]bool, len(ents))
+	received := s.now()
 	for _, e := range ents {
 		s.m.Bytes.Add(float64(len(e)))
-		id, ls, err := normalize.CynetKey(e)
+		out, id, ls, err := s.norm.AppendKeyed(batch.Buffer(), e, received)
 		if err != nil {
 			s.m.Invalid.Inc()
 			s.deadLetter(err.Error(), e)
@@ -216,34 +221,28 @@ func (s *Source) emit(ctx context.Context, w pipeline.BatchWriter, ents []json.R
 		}
 		key := state.DedupKey{ID: id, LastSeen: string(ls)}
 		if inPage[key] {
-			continue // the same version twice in one page
+			continue // the same version twice in one page: not committed
 		}
 		inPage[key] = true
+		batch.Commit(out)
 		keys = append(keys, key)
-		raws = append(raws, e)
 	}
 	seen, err := s.store.Seen(s.name, keys)
 	if err != nil {
 		return 0, err
 	}
-	// A batch per page from the pool: the queues hold references to the
-	// last ones and give them back when delivered.
-	batch := s.batches.Get()
-	defer batch.Release()
-	received := s.now()
-	var fresh []state.DedupKey
-	for i, e := range raws {
-		if seen[i] {
-			continue
+	fresh := keys
+	if anyTrue(seen) {
+		kept := s.batches.Get()
+		fresh = fresh[:0:0]
+		for i, k := range keys {
+			if !seen[i] {
+				kept.Append(batch.Doc(i))
+				fresh = append(fresh, k)
+			}
 		}
-		buf, err := s.norm.Append(batch.Buffer(), e, received)
-		if err != nil {
-			s.m.Invalid.Inc()
-			s.deadLetter(err.Error(), e)
-			continue
-		}
-		batch.Commit(buf)
-		fresh = append(fresh, keys[i])
+		batch.Release()
+		batch = kept
 	}
 	if batch.Len() > 0 {
 		if err := w.WriteBatch(ctx, batch); err != nil {
@@ -257,6 +256,15 @@ func (s *Source) emit(ctx context.Context, w pipeline.BatchWriter, ents []json.R
 		}
 	}
 	return batch.Len(), nil
+}
+
+func anyTrue(b []bool) bool {
+	for _, v := range b {
+		if v {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Source) deadLetter(reason string, data []byte) {
