@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/alertrelay/alertrelay/internal/emulator/cybertrace"
+	cynetemu "github.com/alertrelay/alertrelay/internal/emulator/cynet"
 	"github.com/alertrelay/alertrelay/internal/emulator/httpsink"
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/telemetry"
@@ -371,4 +373,36 @@ sinks:
 	}
 	waitFor(t, func() bool { return recv.Distinct() == n })
 	t.Logf("queue held %v events while the SIEM was down; all %d delivered after", queued, n)
+}
+
+// TestTwoCynetTenants runs two cynet sources at once, each with its own
+// credentials, client_id, cursor and metrics.
+func TestTwoCynetTenants(t *testing.T) {
+	api := cynetemu.New(cynetemu.Options{ClientIDs: []string{"1042", "2077"},
+		Users: map[string]string{"acme-key": "acme-secret", "beta-key": "beta-secret"}})
+	api.AddAlertsAt(300, time.Now().Add(-time.Hour))
+	if err := api.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	d, dir, stop := start(t, `
+state_dir: $DIR
+sources:
+  acme: {type: cynet, base_url: `+api.URL()+`, username: acme-key, password: acme-secret, client_id: "1042", page_size: 100, max_requests_per_second: 100}
+  beta: {type: cynet, base_url: `+api.URL()+`, username: beta-key, password: beta-secret, client_id: "2077", page_size: 70, max_requests_per_second: 100}
+sinks:
+  out: {type: file, path: $DIR/out.ndjson, batch: {timeout: 10ms}}
+`, Options{})
+	waitFor(t, func() bool { return telemetry.Value(d.Metrics().Sink("out").Sent) >= 600 })
+	stop()
+	b, _ := os.ReadFile(filepath.Join(dir, "out.ndjson"))
+	per := map[string]int{}
+	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var doc struct{ Event struct{ Provider string } }
+		json.Unmarshal(l, &doc)
+		per[doc.Event.Provider]++
+	}
+	if per["acme"] != 300 || per["beta"] != 300 {
+		t.Fatalf("documents per tenant: %v, want 300 each", per)
+	}
 }
