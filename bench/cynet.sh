@@ -41,6 +41,7 @@ t0=$(date +%s.%N)
 "$work/alertrelay" run --config "$work/bench.yaml" &
 pid=$!
 if [ -n "${PROFILE_OUT:-}" ]; then sleep ${PROFILE_DELAY:-1}; curl -fs "http://127.0.0.1:$admin/debug/pprof/profile?seconds=${PROFILE_SECONDS:-4}" -o "$PROFILE_OUT" & fi
+if [ -n "${HEAP_OUT:-}" ]; then (sleep 12; curl -fs "http://127.0.0.1:$admin/debug/pprof/heap" -o "$HEAP_OUT") & fi
 sent() { curl -fs "http://127.0.0.1:$admin/metrics" 2>/dev/null | awk '/^alertrelay_sink_sent_events_total\{sink="out"\}/ {print $2}'; }
 hwm=0
 while :; do
