@@ -102,7 +102,7 @@ type Loop struct {
 // out again after a restart).
 func (l *Loop) Run(ctx context.Context) error {
 	if l.Sleep == nil {
-		l.Sleep = sleep
+		l.Sleep = pipeline.Sleep
 	}
 	lim := queue.Limits{MaxEvents: l.Cfg.Batch.MaxEvents, MaxBytes: l.Cfg.Batch.MaxBytes, Linger: l.Cfg.Batch.Timeout}
 	popCtx := ctx
@@ -228,15 +228,4 @@ func jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -624,23 +624,34 @@ func (s *Server) alertRequest(r *http.Request, list bool) listFaults {
 	return f
 }
 
-// serveList handles the three list endpoints.
-func (s *Server) serveList(w http.ResponseWriter, r *http.Request, path string) {
-	f := s.alertRequest(r, true)
+// admit runs what every alert endpoint does first: count the request,
+// check the method, apply a pending drop or failure, check the headers. It
+// reports false when it has answered the request itself.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, list bool) (listFaults, bool) {
+	f := s.alertRequest(r, list)
 	if r.Method != http.MethodGet {
 		methodNotAllowed(w, r, http.MethodGet)
-		return
+		return f, false
 	}
 	if f.drop {
 		drop(w)
-		return
+		return f, false
 	}
 	if f.fail {
 		fail(w, f.code, f.retryAfter)
-		return
+		return f, false
 	}
 	if code, msg := s.authorize(r.Header); code != 0 {
 		writeText(w, code, msg)
+		return f, false
+	}
+	return f, true
+}
+
+// serveList handles the three list endpoints.
+func (s *Server) serveList(w http.ResponseWriter, r *http.Request, path string) {
+	f, ok := s.admit(w, r, true)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -720,21 +731,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, path string) 
 // without it), or LastSeen >= LastSeen when that is given instead (spec A3
 // [MOCK]; the LastSeen variant is INFERRED).
 func (s *Server) serveCount(w http.ResponseWriter, r *http.Request) {
-	f := s.alertRequest(r, false)
-	if r.Method != http.MethodGet {
-		methodNotAllowed(w, r, http.MethodGet)
-		return
-	}
-	if f.drop {
-		drop(w)
-		return
-	}
-	if f.fail {
-		fail(w, f.code, f.retryAfter)
-		return
-	}
-	if code, msg := s.authorize(r.Header); code != 0 {
-		writeText(w, code, msg)
+	if _, ok := s.admit(w, r, false); !ok {
 		return
 	}
 	q := r.URL.Query()

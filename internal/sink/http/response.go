@@ -52,7 +52,7 @@ func (s *Sink) classify(resp *nethttp.Response) error {
 	case code == nethttp.StatusRequestTimeout || code == nethttp.StatusTooManyRequests || code >= 500:
 		err := fmt.Errorf("http sink %s: server error %s", s.target, msg)
 		if code == nethttp.StatusTooManyRequests || code == nethttp.StatusServiceUnavailable {
-			if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), s.now()); ok {
+			if d, ok := pipeline.ParseRetryAfter(resp.Header.Get("Retry-After"), s.now(), MaxRetryAfter); ok {
 				return &pipeline.RetryAfterError{Err: err, Delay: d}
 			}
 		}
@@ -69,31 +69,6 @@ func statusText(code int) string {
 		return strconv.Itoa(code) + " " + t
 	}
 	return strconv.Itoa(code)
-}
-
-// parseRetryAfter parses a Retry-After value, delay-seconds or HTTP-date,
-// capped at MaxRetryAfter. It reports false for an absent or invalid
-// value, or a date not in the future.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	var d time.Duration
-	if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-		if n > uint64(MaxRetryAfter/time.Second) {
-			return MaxRetryAfter, true
-		}
-		d = time.Duration(n) * time.Second
-	} else if t, err := nethttp.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	} else {
-		return 0, false
-	}
-	if d <= 0 {
-		return 0, false
-	}
-	return min(d, MaxRetryAfter), true
 }
 
 // drainClose reads what is left of a (small) response body, so that the

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/alertrelay/alertrelay/internal/pipeline"
 )
 
 // Errors the poller tells apart.
@@ -28,6 +30,9 @@ var (
 	// ErrUnauthorized: a data request got 401 even with a fresh token.
 	ErrUnauthorized = errors.New("unauthorized")
 )
+
+// maxRetryAfter caps the wait a server may ask for.
+const maxRetryAfter = 10 * time.Minute
 
 // retryable is a transient failure, with the server's Retry-After if any.
 type retryable struct {
@@ -240,21 +245,8 @@ func parseTime(s string) time.Time {
 func statusError(what string, resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
 	err := fmt.Errorf("%s answered %d: %q", what, resp.StatusCode, printable(body, 120))
-	return &retryable{err: err, after: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
-}
-
-// retryAfter parses Retry-After: delay-seconds or an HTTP-date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
+	after, _ := pipeline.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), maxRetryAfter)
+	return &retryable{err: err, after: after}
 }
 
 // redactURL strips the query (it holds no secrets, but keeps errors short)

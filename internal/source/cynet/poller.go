@@ -70,7 +70,7 @@ func New(name string, cfg Config, deps pipeline.Deps, store *state.Store, dl pip
 		name: name, cfg: cfg, now: now, client: c, store: store, dl: dl, m: m, health: health,
 		log:     deps.Log.With("component", "source", "source", name),
 		norm:    normalize.NewCynet(normalize.CynetOptions{Source: name, IncludeOriginal: cfg.IncludeOriginal}),
-		sleep:   sleepCtx,
+		sleep:   pipeline.Sleep,
 		batches: event.NewBatchPool(cfg.PageSize, 4096, 2),
 	}, nil
 }
@@ -211,8 +211,9 @@ func (s *Source) emit(ctx context.Context, w pipeline.BatchWriter, ents []json.R
 	keys := make([]state.DedupKey, 0, len(ents))
 	inPage := make(map[state.DedupKey]bool, len(ents))
 	received := s.now()
+	size := 0
 	for _, e := range ents {
-		s.m.Bytes.Add(float64(len(e)))
+		size += len(e)
 		out, id, ls, err := s.norm.AppendKeyed(batch.Buffer(), e, received)
 		if err != nil {
 			s.m.Invalid.Inc()
@@ -227,6 +228,7 @@ func (s *Source) emit(ctx context.Context, w pipeline.BatchWriter, ents []json.R
 		batch.Commit(out)
 		keys = append(keys, key)
 	}
+	s.m.Bytes.Add(float64(size)) // once per page, not per alert
 	seen, err := s.store.Seen(s.name, keys)
 	if err != nil {
 		return 0, err
@@ -270,16 +272,5 @@ func anyTrue(b []bool) bool {
 func (s *Source) deadLetter(reason string, data []byte) {
 	if err := s.dl.DeadLetter(reason, data); err != nil {
 		s.log.Error("could not write the dead-letter file", "err", err)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

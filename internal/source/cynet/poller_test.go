@@ -112,7 +112,7 @@ func newHarness(t *testing.T, opt emu.Options, mod func(*Config)) *harness {
 			default:
 			}
 		}
-		return sleepCtx(ctx, 5*time.Millisecond)
+		return pipeline.Sleep(ctx, 5*time.Millisecond)
 	}
 	h.src = src
 	return h
@@ -313,5 +313,45 @@ func TestConfigValidate(t *testing.T) {
 	want := "base_url username password client_id dedup_ttl"
 	if strings.Join(fields, " ") != want {
 		t.Fatalf("fields %v, want %s", fields, want)
+	}
+}
+
+// blockingWriter holds WriteBatch until released, like a full queue.
+type blockingWriter struct {
+	recorder
+	release chan struct{}
+}
+
+func (b *blockingWriter) WriteBatch(ctx context.Context, batch *event.Batch) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.recorder.WriteBatch(ctx, batch)
+}
+
+// TestBackPressureStopsPolling: while the queues do not take a page, the
+// source requests no further pages (beyond the one it prefetches).
+func TestBackPressureStopsPolling(t *testing.T) {
+	h := newHarness(t, emu.Options{}, nil)
+	h.api.AddAlertsAt(5000, time.Now().Add(-time.Hour))
+	bw := &blockingWriter{release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.src.Run(ctx, bw) }()
+	time.Sleep(300 * time.Millisecond)
+	if n := h.api.PageRequests(); n > 2 {
+		t.Fatalf("%d page requests while the pipeline was full, want at most 2", n)
+	}
+	close(bw.release)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(bw.snapshot()) < 5000 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if n, dups := distinct(bw.snapshot()); n != 5000 || dups != 0 {
+		t.Fatalf("%d distinct, %d dups after release", n, dups)
 	}
 }
