@@ -36,13 +36,15 @@ func startDaemonAdmin(t *testing.T, cfg, admin string) *child {
 
 // TestCynetCrashDuringBacklogDrain kills the daemon at random moments while
 // it drains a Cynet backlog, several times, then lets it finish: every
-// alert must reach the SIEM exactly once. The SIEM is down during the
-// kills, so nothing can be duplicated on the delivery side; a duplicate
-// could only come from the source emitting an alert twice, which the
-// cursor-after-WriteBatch and the dedup records prevent. The daemon's RSS
+// alert must reach the SIEM. The SIEM is down during the kills, so nothing
+// can be duplicated on the delivery side; a duplicate can only come from
+// the source emitting an alert twice. The dedup records allow that only for
+// a kill between the queue's fsync and the state store's (the page in
+// flight): at most one page per kill (docs/decisions/0003). The daemon's RSS
 // is sampled throughout: a 100,000-alert backlog must not be held in
 // memory.
 func TestCynetCrashDuringBacklogDrain(t *testing.T) {
+	const kills, pageSize = 4, 1000
 	backlog := 100_000
 	if raceEnabled {
 		backlog = 20_000
@@ -73,7 +75,7 @@ sources:
     username: %s
     password: %s
     client_id: "%s"
-    page_size: 1000
+    page_size: %d
     poll_interval: 1s
     max_requests_per_second: 1000
 sinks:
@@ -81,7 +83,7 @@ sinks:
     type: http
     url: %s/ingest
     retry: {initial: 50ms, max: 200ms}
-`, dir, admin, api.URL(), cynetemu.DefaultUser, cynetemu.DefaultPassword, cynetemu.DefaultClientID, recv.URL())), 0o600)
+`, dir, admin, api.URL(), cynetemu.DefaultUser, cynetemu.DefaultPassword, cynetemu.DefaultClientID, pageSize, recv.URL())), 0o600)
 
 	rng := rand.New(rand.NewPCG(11, 12))
 	peak := 0
@@ -92,7 +94,6 @@ sinks:
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	const kills = 4
 	for r := 0; r < kills; r++ {
 		c := startDaemonAdmin(t, cfg, admin)
 		sample(c, time.Duration(200+rng.IntN(800))*time.Millisecond)
@@ -115,8 +116,11 @@ sinks:
 	}
 	t.Logf("backlog %d, %d kills: %d distinct delivered, %d duplicates; peak RSS %d KB; %d page requests",
 		backlog, kills, len(ids), dups, peak, api.PageRequests())
-	if len(ids) != backlog || dups != 0 {
-		t.Fatalf("delivered %d distinct with %d duplicates, want %d exactly once", len(ids), dups, backlog)
+	if len(ids) != backlog {
+		t.Fatalf("delivered %d distinct alerts, want all %d", len(ids), backlog)
+	}
+	if limit := kills * pageSize; dups > limit {
+		t.Fatalf("%d duplicates after %d kills, want at most one page (%d) per kill", dups, kills, pageSize)
 	}
 	if limit := 200 * 1024; !raceEnabled && peak > limit {
 		t.Errorf("peak RSS %d KB while draining the backlog, want under %d KB", peak, limit)

@@ -8,8 +8,13 @@
 // store in the same transaction as the page it came from. A restart at any
 // instant resumes from the last persisted cursor minus the overlap window,
 // and the records suppress what was already emitted: every alert reaches
-// the queue, none twice, while an alert whose LastSeen moved (an update) is
-// emitted again.
+// the queue, and an alert whose LastSeen moved (an update) is emitted again.
+//
+// The queue and the state store are two commits. A crash after the queue's
+// fsync and before the state's re-emits that one page on restart (at most
+// PageSize alerts, with the same event IDs): at least once, never lost.
+// docs/decisions/0003-cynet-commit-window.md explains why that window is
+// left open.
 //
 // The next cursor is the SyncTimeUtc of the cycle's first page (the
 // server's clock, never ours) minus overlap.
