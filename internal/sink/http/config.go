@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/config"
+	"github.com/alertrelay/alertrelay/internal/tlsclient"
 )
 
 // Defaults applied by SetDefaults.
@@ -92,22 +93,8 @@ type BasicAuth struct {
 	Password config.Secret `yaml:"password"`
 }
 
-// TLSConfig configures the TLS client.
-type TLSConfig struct {
-	// CAFile is a PEM file of CA certificates trusted in addition to the
-	// system roots.
-	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are a PEM client certificate and its key, for
-	// mutual TLS. Both or neither.
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	// ServerName overrides the name the server certificate is checked
-	// against (and sent as SNI); default: the URL's host.
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify disables verification of the server certificate.
-	// For tests only: New logs a warning.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
-}
+// TLSConfig configures the TLS client: see tlsclient.Config.
+type TLSConfig = tlsclient.Config
 
 // SetDefaults sets every zero field except URL, Headers, Auth and TLS,
 // which have no default, to its default. MaxBodyBytes 0 (never split) is
@@ -244,12 +231,7 @@ func (c *Config) Validate() []error {
 		if c.URL != "" && !https {
 			add("tls", "is only used with an https:// URL")
 		}
-		if t.CertFile != "" && t.KeyFile == "" {
-			add("tls.key_file", "is required with cert_file")
-		}
-		if t.KeyFile != "" && t.CertFile == "" {
-			add("tls.cert_file", "is required with key_file")
-		}
+		errs = append(errs, t.Validate()...)
 	}
 	return errs
 }

@@ -12,43 +12,27 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	nethttp "net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/event"
+	"github.com/alertrelay/alertrelay/internal/httpclient"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
 )
 
 // ErrClosed is returned (wrapped) by Write and Check after Close.
 var ErrClosed = errors.New("sink is closed")
 
-// Connection pool and timeout settings of the sink's transport.
-const (
-	maxIdleConns = 4 // Write is sequential; Check may run beside it
-	// idleConnTimeout is below the 60 s idle timeout of common load
-	// balancers, so that the sink rarely sends on a connection the server
-	// side is closing (a POST is not replayed by net/http, so that would
-	// cost a retry).
-	idleConnTimeout     = 50 * time.Second
-	dialTimeout         = 30 * time.Second
-	tlsHandshakeTimeout = 10 * time.Second
-	tcpKeepAlive        = 30 * time.Second
-
-	// maxKeptBuffer bounds the scratch buffers kept between batches.
-	maxKeptBuffer = 32 << 20
-)
+// maxKeptBuffer bounds the scratch buffers kept between batches.
+const maxKeptBuffer = 32 << 20
 
 // Sink sends batches to an HTTP endpoint. It implements pipeline.Sink and
 // pipeline.Checker.
@@ -100,7 +84,6 @@ type Sink struct {
 	checkHeader nethttp.Header // header minus the body's Content-*, for Check
 	secrets     [][]byte       // redacted from response excerpts
 	client      *nethttp.Client
-	transport   *nethttp.Transport
 	now         func() time.Time
 	log         *slog.Logger
 
@@ -149,7 +132,7 @@ func New(cfg Config, deps pipeline.Deps) (*Sink, error) {
 	s.target = s.method + " " + u.Scheme + "://" + u.Host
 	s.log = log.With("component", "sink", "type", "http", "endpoint", u.Scheme+"://"+u.Host)
 
-	tc, err := tlsConfig(cfg.TLS)
+	tc, err := cfg.TLS.Build()
 	if err != nil {
 		return nil, fmt.Errorf("http sink %s: %w", s.target, err)
 	}
@@ -161,30 +144,9 @@ func New(cfg Config, deps pipeline.Deps) (*Sink, error) {
 		s.zw, _ = gzip.NewWriterLevel(&s.zbuf, gzipLevel) // valid level
 	}
 
-	dialer := &net.Dialer{Timeout: min(cfg.Timeout, dialTimeout), KeepAlive: tcpKeepAlive}
-	s.transport = &nethttp.Transport{
-		Proxy:                 nethttp.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       tc,
-		TLSHandshakeTimeout:   min(cfg.Timeout, tlsHandshakeTimeout),
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          maxIdleConns,
-		MaxIdleConnsPerHost:   maxIdleConns,
-		IdleConnTimeout:       idleConnTimeout,
-		ExpectContinueTimeout: time.Second,
-	}
-	s.client = &nethttp.Client{
-		Transport: s.transport,
-		Timeout:   cfg.Timeout,
-		CheckRedirect: func(*nethttp.Request, []*nethttp.Request) error {
-			return nethttp.ErrUseLastResponse
-		},
-	}
+	s.client = httpclient.New(cfg.Timeout, tc)
 
-	if cfg.TLS != nil && cfg.TLS.InsecureSkipVerify {
-		s.log.Warn("TLS CERTIFICATE VERIFICATION IS DISABLED (tls.insecure_skip_verify): " +
-			"anyone on the network path can impersonate the receiver and read the events; use it for tests only")
-	}
+	cfg.TLS.WarnInsecure(s.log)
 	authKind := "none"
 	if a := cfg.Auth; a != nil {
 		authKind = "bearer"
@@ -202,41 +164,6 @@ func New(cfg Config, deps pipeline.Deps) (*Sink, error) {
 // level 1 compresses 7x at 300 MB/s per core, the default level 6 8.4x at
 // 130 MB/s.
 const gzipLevel = gzip.BestSpeed
-
-func tlsConfig(t *TLSConfig) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if t == nil {
-		return tc, nil
-	}
-	tc.ServerName = t.ServerName
-	tc.InsecureSkipVerify = t.InsecureSkipVerify
-	if t.CAFile != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file/key_file: %w", err)
-		}
-		// Always present the certificate, as curl does, even when the
-		// server's list of acceptable CAs does not name its issuer.
-		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return &cert, nil
-		}
-	}
-	return tc, nil
-}
 
 // buildHeader returns the headers of every request and the strings to
 // redact from response excerpts.
@@ -415,23 +342,23 @@ func (s *Sink) trimBuffers() {
 		s.zbuf = bytes.Buffer{}
 	}
 	if s.closed.Load() {
-		s.transport.CloseIdleConnections()
+		s.client.CloseIdleConnections()
 	}
 }
 
 // sendPart sends the documents of p in one request.
 func (s *Sink) sendPart(ctx context.Context, b *event.Batch, p part) error {
-	body := newBody(s.body(b, p))
+	body := httpclient.NewBody(s.body(b, p))
 	// The transport may still read a request body after Do returns (a
 	// server that answers before reading everything); release cuts it off
 	// before the buffer is reused or the batch released.
-	defer body.release()
+	defer body.Release()
 	req, err := nethttp.NewRequestWithContext(ctx, s.method, s.url, nil)
 	if err != nil {
 		return fmt.Errorf("http sink %s: %w", s.target, err)
 	}
 	req.Header = s.header.Clone() // net/http does not promise to leave it alone
-	req.Body, req.GetBody, req.ContentLength = body.reader(), body.getBody, int64(body.len())
+	body.Attach(req)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return s.transportError(ctx, err)
@@ -457,7 +384,7 @@ func (s *Sink) Check(ctx context.Context) error {
 	if err != nil {
 		return s.transportError(ctx, err)
 	}
-	defer drainClose(resp)
+	defer httpclient.DrainClose(resp)
 	if resp.StatusCode == nethttp.StatusUnauthorized || resp.StatusCode == nethttp.StatusForbidden {
 		return s.authError(resp.StatusCode)
 	}
@@ -473,21 +400,14 @@ func (s *Sink) Close(ctx context.Context) error {
 	if !s.closed.Swap(true) {
 		s.log.Debug("http sink closed")
 	}
-	s.transport.CloseIdleConnections()
+	s.client.CloseIdleConnections()
 	return nil
 }
 
 // transportError wraps an error of Client.Do without the URL (whose path
-// or query may hold a token): *url.Error is unwrapped.
+// or query may hold a token).
 func (s *Sink) transportError(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return fmt.Errorf("http sink %s: %w", s.target, cerr)
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return fmt.Errorf("http sink %s: %w", s.target, err)
+	return httpclient.TransportError(ctx, "http sink "+s.target, err)
 }
 
 func (s *Sink) authError(code int) error {

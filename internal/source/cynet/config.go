@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/config"
+	"github.com/alertrelay/alertrelay/internal/tlsclient"
 )
 
 // Config is the `type: cynet` source block: one Cynet 360 tenant.
@@ -49,11 +50,9 @@ type Config struct {
 	IncludeOriginal bool `yaml:"include_original"`
 }
 
-// TLSConfig for the API connection. Verification is on unless turned off.
-type TLSConfig struct {
-	CAFile             string `yaml:"ca_file"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-}
+// TLSConfig for the API connection (custom CA, client certificate).
+// Verification is on unless turned off.
+type TLSConfig = tlsclient.Config
 
 // RetryConfig is the back-off after transient failures.
 type RetryConfig struct {
@@ -103,6 +102,7 @@ func (c *Config) Validate() []error {
 	} else if u.User != nil {
 		add("base_url", "must not contain credentials; use username and password")
 	}
+	errs = append(errs, c.TLS.Validate()...)
 	if !c.Username.IsSet() {
 		add("username", "required")
 	}
