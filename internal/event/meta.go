@@ -1,0 +1,279 @@
+package event
+
+import "unicode/utf8"
+
+// Meta is what sinks need to route and key a document without decoding it:
+// the raw JSON string bodies (between the quotes, still escaped) of
+// "@timestamp" and of the members id, dataset, provider, kind and original
+// of the top-level "event" object. A member that is absent, or not a
+// string, is nil. Use Unquote for the text of a value.
+type Meta struct {
+	Timestamp []byte // "@timestamp": RFC 3339 UTC with ms, e.g. 2025-03-01T08:01:05.123Z
+	ID        []byte // event.id: stable across re-sends of the same event
+	Dataset   []byte // event.dataset: cybertrace.detection, cynet.alert...
+	Provider  []byte // event.provider: the name of the source in the config
+	Kind      []byte // event.kind
+	Original  []byte // event.original: the line as received (CyberTrace)
+}
+
+// ReadMeta fills Meta from doc in one pass over its top level, skipping
+// every other member without decoding it. It never panics; on malformed
+// JSON it returns what it found before the fault and ok=false. The slices
+// alias doc.
+func ReadMeta(doc []byte) (m Meta, ok bool) {
+	i := skipSpace(doc, 0)
+	if i >= len(doc) || doc[i] != '{' {
+		return m, false
+	}
+	ok = true
+	err := members(doc, i, func(key, val []byte) bool {
+		switch string(key) {
+		case "@timestamp":
+			m.Timestamp = strBody(val)
+		case "event":
+			if len(val) > 0 && val[0] == '{' {
+				if members(val, 0, func(k, v []byte) bool {
+					switch string(k) {
+					case "id":
+						m.ID = strBody(v)
+					case "dataset":
+						m.Dataset = strBody(v)
+					case "provider":
+						m.Provider = strBody(v)
+					case "kind":
+						m.Kind = strBody(v)
+					case "original":
+						m.Original = strBody(v)
+					}
+					return true
+				}) != nil {
+					ok = false
+				}
+			}
+		}
+		return true
+	})
+	return m, ok && err == nil
+}
+
+// strBody returns the body of a JSON string token, or nil if v is not one.
+func strBody(v []byte) []byte {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return nil
+}
+
+type metaError struct{}
+
+func (metaError) Error() string { return "malformed JSON" }
+
+// members calls fn with the raw key body and raw value of each member of the
+// object starting at b[i] == '{', until fn returns false.
+func members(b []byte, i int, fn func(key, val []byte) bool) error {
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return nil
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return metaError{}
+		}
+		ke, ok := skipString(b, i)
+		if !ok {
+			return metaError{}
+		}
+		key := b[i+1 : ke-1]
+		i = skipSpace(b, ke)
+		if i >= len(b) || b[i] != ':' {
+			return metaError{}
+		}
+		i = skipSpace(b, i+1)
+		ve, ok := skipValue(b, i, 0)
+		if !ok {
+			return metaError{}
+		}
+		if !fn(key, b[i:ve]) {
+			return nil
+		}
+		i = skipSpace(b, ve)
+		if i >= len(b) {
+			return metaError{}
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return nil
+		default:
+			return metaError{}
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the offset after the string token at b[i] == '"'.
+func skipString(b []byte, i int) (int, bool) {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// maxDepth bounds nesting, so that hostile input cannot exhaust the stack.
+const maxDepth = 512
+
+// skipValue returns the offset after the JSON value at b[i]. It checks
+// structure, not the grammar of numbers and literals.
+func skipValue(b []byte, i, depth int) (int, bool) {
+	if i >= len(b) || depth > maxDepth {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		close := byte('}')
+		if b[i] == '[' {
+			close = ']'
+		}
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == close {
+			return i + 1, true
+		}
+		for {
+			if close == '}' {
+				if i >= len(b) || b[i] != '"' {
+					return 0, false
+				}
+				ke, ok := skipString(b, i)
+				if !ok {
+					return 0, false
+				}
+				i = skipSpace(b, ke)
+				if i >= len(b) || b[i] != ':' {
+					return 0, false
+				}
+				i = skipSpace(b, i+1)
+			}
+			e, ok := skipValue(b, i, depth+1)
+			if !ok {
+				return 0, false
+			}
+			i = skipSpace(b, e)
+			if i >= len(b) {
+				return 0, false
+			}
+			switch b[i] {
+			case ',':
+				i = skipSpace(b, i+1)
+			case close:
+				return i + 1, true
+			default:
+				return 0, false
+			}
+		}
+	default: // number, true, false, null
+		j := i
+		for j < len(b) {
+			c := b[j]
+			if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+				break
+			}
+			j++
+		}
+		return j, j > i
+	}
+}
+
+// Unquote appends the text of a JSON string body (as Meta holds it) to
+// dst, resolving escapes; an invalid escape is kept as it is.
+func Unquote(dst, body []byte) []byte {
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if c != '\\' || i+1 >= len(body) {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch body[i] {
+		case '"', '\\', '/':
+			dst = append(dst, body[i])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, n := unquoteU(body[i+1:])
+			if n == 0 {
+				dst = append(dst, '\\', 'u')
+				continue
+			}
+			dst = utf8.AppendRune(dst, r)
+			i += n
+		default:
+			dst = append(dst, '\\', body[i])
+		}
+	}
+	return dst
+}
+
+// unquoteU decodes the hex digits after "\u" (and a following low
+// surrogate escape); n is how many bytes of b it used, 0 if invalid.
+func unquoteU(b []byte) (r rune, n int) {
+	h := hex4(b)
+	if h < 0 {
+		return 0, 0
+	}
+	r, n = rune(h), 4
+	if 0xd800 <= r && r < 0xdc00 {
+		if len(b) >= 10 && b[4] == '\\' && b[5] == 'u' {
+			if lo := hex4(b[6:]); 0xdc00 <= lo && lo < 0xe000 {
+				return (r-0xd800)<<10 | (rune(lo) - 0xdc00) + 0x10000, 10
+			}
+		}
+		return 0xfffd, 4
+	}
+	if 0xdc00 <= r && r < 0xe000 {
+		return 0xfffd, 4
+	}
+	return r, n
+}
+
+func hex4(b []byte) int {
+	if len(b) < 4 {
+		return -1
+	}
+	v := 0
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			v = v<<4 | int(c-'0')
+		case 'a' <= c && c <= 'f':
+			v = v<<4 | int(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			v = v<<4 | int(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return v
+}
+

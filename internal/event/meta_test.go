@@ -1,0 +1,77 @@
+package event
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestReadMeta(t *testing.T) {
+	type str = string
+	for _, tc := range []struct {
+		name, doc                                  string
+		ts, id, dataset, provider, kind, original str
+		ok                                         bool
+	}{
+		{"ours", `{"@timestamp":"2025-03-01T08:01:05.123Z","event":{"id":"a1","kind":"alert","category":["threat"],"dataset":"cybertrace.detection","provider":"ct","original":"x=\"1\" y"},"host":{"name":"h"}}`,
+			"2025-03-01T08:01:05.123Z", "a1", "cybertrace.detection", "ct", "alert", `x=\"1\" y`, true},
+		{"order and space", ` { "host" : {"a":[1,{"b":null}]} , "event" : { "provider" : "p" , "id" : "i" } , "@timestamp" : "t" } `,
+			"t", "i", "", "p", "", "", true},
+		{"not strings", `{"@timestamp":5,"event":{"id":7,"dataset":null}}`, "", "", "", "", "", "", true},
+		{"event not object", `{"event":"x","@timestamp":"t"}`, "t", "", "", "", "", "", true},
+		{"empty", `{}`, "", "", "", "", "", "", true},
+		{"truncated", `{"@timestamp":"t","event":{"id":"i","data`, "t", "", "", "", "", "", false},
+		{"not an object", `[1,2]`, "", "", "", "", "", "", false},
+		{"garbage", `{"a" 1}`, "", "", "", "", "", "", false},
+	} {
+		m, ok := ReadMeta([]byte(tc.doc))
+		got := []string{string(m.Timestamp), string(m.ID), string(m.Dataset), string(m.Provider), string(m.Kind), string(m.Original)}
+		want := []string{tc.ts, tc.id, tc.dataset, tc.provider, tc.kind, tc.original}
+		if diff := cmp.Diff(want, got); diff != "" || ok != tc.ok {
+			t.Errorf("%s: ok=%v (want %v), diff (-want +got):\n%s", tc.name, ok, tc.ok, diff)
+		}
+	}
+}
+
+func TestUnquote(t *testing.T) {
+	for _, in := range []string{`plain`, `a\"b\\c\/d`, `\b\f\n\r\t`, `\u00e9\u4e2d`, `\ud83d\ude00 emoji`, `\ud83d alone`, `\u12`, `\x`} {
+		got := string(Unquote(nil, []byte(in)))
+		var want string
+		if err := json.Unmarshal([]byte(`"`+in+`"`), &want); err != nil {
+			continue // invalid escapes: only "no panic" is promised
+		}
+		if got != want {
+			t.Errorf("Unquote(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzReadMeta(f *testing.F) {
+	f.Add([]byte(`{"@timestamp":"t","event":{"id":"i","original":"a\"b"}}`))
+	f.Add([]byte(`{"a":[[[[{}]]]],"event":{}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		// ReadMeta checks structure only, not number or literal grammar:
+		// it may accept what encoding/json rejects, never the reverse.
+		m, ok := ReadMeta(b)
+		if json.Valid(b) {
+			var v any
+			if json.Unmarshal(b, &v) == nil {
+				if _, isObj := v.(map[string]any); isObj && !ok {
+					t.Fatalf("valid object rejected: %q", b)
+				}
+			}
+		}
+		_ = Unquote(nil, m.Original)
+	})
+}
+
+func BenchmarkReadMeta(b *testing.B) {
+	doc := []byte(`{"@timestamp":"2025-03-01T08:01:05.123Z","event":{"id":"0000000001a0000000000001","kind":"alert","category":["threat"],"type":["indicator"],"dataset":"cybertrace.detection","module":"cybertrace","provider":"ct","created":"2025-03-01T08:01:05.123Z","original":"- category=KL_Malicious_Hash_MD5 matchedIndicator=776735A8CA96DB15B422879DA599F474 url=- src=- ip=- md5=776735A8CA96DB15B422879DA599F474"},"observer":{"vendor":"Kaspersky","product":"CyberTrace"},"threat":{"feed":{"name":"KL_Malicious_Hash_MD5"}}}`)
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if _, ok := ReadMeta(doc); !ok {
+			b.Fatal("not ok")
+		}
+	}
+}
