@@ -15,13 +15,14 @@ import (
 )
 
 // startDaemonAdmin is startDaemon for configs without a listening source:
-// it waits for the admin endpoint instead.
+// it waits for the admin endpoint instead (/healthz: /readyz waits for the
+// sinks' destinations, which these tests take down).
 func startDaemonAdmin(t *testing.T, cfg, admin string) *child {
 	t.Helper()
 	c := startChild(t, cfg)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if resp, err := http.Get("http://" + admin + "/readyz"); err == nil {
+		if resp, err := http.Get("http://" + admin + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return c

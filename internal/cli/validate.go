@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 
@@ -22,8 +23,17 @@ func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 // file, and prints every problem to stderr. It returns the config, or nil
 // and the exit code.
 func loadConfig(cmd string, args []string, stderr io.Writer) (*config.File, string, int) {
-	fs := newFlags(cmd, cmd+" --config FILE", stderr)
+	return loadConfigFlags(cmd, cmd+" --config FILE", args, stderr, nil)
+}
+
+// loadConfigFlags is loadConfig for a command with flags of its own, which
+// more adds to the flag set.
+func loadConfigFlags(cmd, usage string, args []string, stderr io.Writer, more func(*flag.FlagSet)) (*config.File, string, int) {
+	fs := newFlags(cmd, usage, stderr)
 	path := fs.String("config", "", "config file (YAML)")
+	if more != nil {
+		more(fs)
+	}
 	if code, ok := parse(fs, args); !ok {
 		return nil, "", code
 	}

@@ -34,6 +34,9 @@ type sinkType struct {
 	build  func(name string, cfg validator, env *env) (pipeline.Sink, error)
 	// memoryByDefault: a queue on disk buys nothing for this sink.
 	memoryByDefault bool
+	// remote: the sink talks to a destination that validate --connect
+	// checks (it implements pipeline.Checker).
+	remote bool
 }
 
 func sourceTypes() map[string]sourceType {
@@ -78,6 +81,7 @@ func sinkTypes() map[string]sinkType {
 			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
 				return httpsink.New(*cfg.(*httpsink.Config), e.depsFor("sink", name))
 			},
+			remote: true,
 		},
 		"stdout": {
 			config: func() validator { return &stdout.Config{} },

@@ -12,6 +12,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/config"
@@ -32,6 +33,18 @@ type Options struct {
 	Stdout io.Writer // where stdout sinks write
 	Now    func() time.Time
 	IDs    *event.IDGen // nil: a fresh random prefix
+}
+
+func (o *Options) fill() {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.IDs == nil {
+		o.IDs = event.NewIDGen()
+	}
 }
 
 // env is what component constructors share.
@@ -84,7 +97,17 @@ type Daemon struct {
 	sinks   []*runSink
 	admin   *telemetry.Admin
 	lock    *stateLock
+
+	ready      atomic.Bool   // sources run and every sink passed its check once
+	checkEvery time.Duration // sink re-check interval (checkInterval; tests shorten it)
 }
+
+// Ready reports what /readyz reports: the sources run and every sink that
+// can check its destination has passed once.
+func (d *Daemon) Ready() bool { return d.ready.Load() }
+
+// Health is the daemon's component health (/healthz).
+func (d *Daemon) Health() *telemetry.Health { return d.env.health }
 
 type runSource struct {
 	name   string
@@ -135,13 +158,8 @@ func New(f *config.File, opt Options) (*Daemon, error) {
 	if len(errs) > 0 {
 		return nil, errs.Sorted()
 	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.IDs == nil {
-		opt.IDs = event.NewIDGen()
-	}
-	d := &Daemon{cfg: f, log: opt.Log}
+	opt.fill()
+	d := &Daemon{cfg: f, log: opt.Log, checkEvery: checkInterval}
 	lock, err := lockStateDir(f.StateDir)
 	if err != nil {
 		return nil, err
@@ -281,9 +299,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	if d.admin != nil {
-		d.admin.SetReady(true)
-	}
+	// Ready once the sources run and every sink reached its destination.
+	checksDone := make(chan struct{})
+	go func() {
+		defer close(checksDone)
+		d.watchSinks(sinkCtx, d.checkEvery, func() {
+			d.ready.Store(true)
+			if d.admin != nil {
+				d.admin.SetReady(true)
+			}
+		})
+	}()
 	gaugeCtx, stopGauges := context.WithCancel(sinkCtx)
 	gaugesDone := make(chan struct{})
 	go func() { defer close(gaugesDone); d.queueGauges(gaugeCtx) }()
@@ -316,6 +342,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	stopGauges()
 	<-gaugesDone
+	stopSinks() // ends the sink checks; the loops are done
+	<-checksDone
 	closeCtx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
 	defer cancel()
 	d.closeAll(closeCtx)

@@ -40,6 +40,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 // returns it, its state dir and a stop function that waits for Run.
 func start(t *testing.T, cfg string, opt Options) (*Daemon, string, func()) {
 	t.Helper()
+	return startWith(t, cfg, opt, nil)
+}
+
+// startWith is start with a hook that adjusts the daemon before it runs.
+func startWith(t *testing.T, cfg string, opt Options, adjust func(*Daemon)) (*Daemon, string, func()) {
+	t.Helper()
 	dir := t.TempDir()
 	f, errs := CheckBytes([]byte(strings.ReplaceAll(cfg, "$DIR", dir)))
 	if len(errs) > 0 {
@@ -52,6 +58,9 @@ func start(t *testing.T, cfg string, opt Options) (*Daemon, string, func()) {
 	d, err := New(f, opt)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if adjust != nil {
+		adjust(d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
