@@ -276,4 +276,3 @@ func hex4(b []byte) int {
 	}
 	return v
 }
-

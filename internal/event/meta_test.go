@@ -10,9 +10,9 @@ import (
 func TestReadMeta(t *testing.T) {
 	type str = string
 	for _, tc := range []struct {
-		name, doc                                  string
+		name, doc                                 string
 		ts, id, dataset, provider, kind, original str
-		ok                                         bool
+		ok                                        bool
 	}{
 		{"ours", `{"@timestamp":"2025-03-01T08:01:05.123Z","event":{"id":"a1","kind":"alert","category":["threat"],"dataset":"cybertrace.detection","provider":"ct","original":"x=\"1\" y"},"host":{"name":"h"}}`,
 			"2025-03-01T08:01:05.123Z", "a1", "cybertrace.detection", "ct", "alert", `x=\"1\" y`, true},
