@@ -194,3 +194,41 @@ func TestQueueVerifyAndRepair(t *testing.T) {
 		t.Fatalf("%d events kept after repair, want the 9 good ones", st.Events)
 	}
 }
+
+// TestDemoSinks runs `demo --sink NAME` for every emulated SIEM and checks
+// that the emulator holds every event the sources produced, and that the
+// demo printed the last one as the emulator stored it.
+func TestDemoSinks(t *testing.T) {
+	for _, name := range demoTargetNames() {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			code, out, errOut := run(t, ctx, "demo", "--sink", name, "--duration", "1500ms", "--rate", "100", "--state-dir", t.TempDir())
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var final string
+			for _, l := range strings.Split(errOut, "\n") {
+				if strings.HasPrefix(l, "final: ") {
+					final = l
+				}
+			}
+			var sent, cynet, held int
+			if i := strings.Index(final, "emulator sent "); i >= 0 {
+				sent = atoiPrefix(final[i+len("emulator sent "):])
+			}
+			if i := strings.Index(final, "| cynet "); i >= 0 {
+				cynet = atoiPrefix(final[i+len("| cynet "):])
+			}
+			if i := strings.LastIndex(final, " holds "); i >= 0 {
+				held = atoiPrefix(final[i+len(" holds "):])
+			}
+			if sent < 50 || cynet < 3 || held != sent+cynet {
+				t.Fatalf("cybertrace %d + cynet %d, the emulated %s holds %d; stderr:\n%s", sent, cynet, name, held, errOut)
+			}
+			if !strings.Contains(out, "the last event as ") {
+				t.Errorf("no sample of what the emulator stored; stdout:\n%s", out)
+			}
+		})
+	}
+}

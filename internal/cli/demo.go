@@ -35,10 +35,7 @@ sources:
     poll_interval: 2s
     initial_lookback: 1h
 sinks:
-  console:
-    type: stdout
-    pretty: %t
-    batch: {timeout: 100ms}
+%s
   file:
     type: file
     path: %q
@@ -53,6 +50,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cynetRate := fs.Float64("cynet-rate", 0.5, "new emulated Cynet 360 alerts per second")
 	conns := fs.Int("conns", 2, "emulated CyberTrace connections")
 	stateDir := fs.String("state-dir", "", "keep state and the output file here (default: a temporary directory, removed at exit)")
+	sinkName := fs.String("sink", "stdout", "where events go besides the file: stdout, or an emulated SIEM ("+strings.Join(demoTargetNames(), ", ")+")")
 	pretty := fs.Bool("pretty", false, "indent the printed events")
 	quiet := fs.Bool("quiet", false, "print only the summary, not the events")
 	if code, ok := parse(fs, args); !ok {
@@ -79,7 +77,23 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	genCtx, stopGen := context.WithCancel(ctx)
 	defer stopGen()
 	api.StartGenerator(genCtx, *cynetRate, false)
-	cfgText := fmt.Sprintf(demoConfig, dir, api.URL(), cynetemu.DefaultUser, cynetemu.DefaultPassword, cynetemu.DefaultClientID, *pretty, outFile)
+	sinkYAML := fmt.Sprintf("  console:\n    type: stdout\n    pretty: %t\n    batch: {timeout: 100ms}", *pretty)
+	var target *demoTarget
+	if *sinkName != "stdout" {
+		open, ok := demoTargets[*sinkName]
+		if !ok {
+			fmt.Fprintf(stderr, "demo: --sink %q: want stdout or one of %s\n", *sinkName, strings.Join(demoTargetNames(), ", "))
+			return exitUsage
+		}
+		var err error
+		if target, err = open(ctx, dir); err != nil {
+			fmt.Fprintf(stderr, "demo: emulated %s: %v\n", *sinkName, err)
+			return exitFailure
+		}
+		defer target.close()
+		sinkYAML = "  console:\n    type: " + *sinkName + "\n    batch: {timeout: 100ms}\n    buffer: {type: memory}\n" + target.yaml
+	}
+	cfgText := fmt.Sprintf(demoConfig, dir, api.URL(), cynetemu.DefaultUser, cynetemu.DefaultPassword, cynetemu.DefaultClientID, sinkYAML, outFile)
 	f, errs := daemon.CheckBytes([]byte(cfgText))
 	if len(errs) > 0 {
 		fmt.Fprintf(stderr, "demo: built-in config: %v\n", errs)
@@ -118,15 +132,23 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ectx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	fmt.Fprintf(stderr, "alertrelay demo: emulated CyberTrace -> %s and emulated Cynet 360 API %s -> stdout and %s\n", addr, api.URL(), outFile)
+	dest := "stdout"
+	if target != nil {
+		dest = target.what
+	}
+	fmt.Fprintf(stderr, "alertrelay demo: emulated CyberTrace -> %s and emulated Cynet 360 API %s -> %s and %s\n", addr, api.URL(), dest, outFile)
 	fmt.Fprintf(stderr, "press Ctrl-C to stop\n")
 	m := d.Metrics()
 	summary := func(sent int64) string {
 		src := m.Source("cybertrace")
-		return fmt.Sprintf("summary: emulator sent %d | received %d lines, %d invalid | cynet %d alerts | delivered %d to console, %d to file",
+		line := fmt.Sprintf("summary: emulator sent %d | received %d lines, %d invalid | cynet %d alerts | delivered %d to %s, %d to file",
 			sent, int64(telemetry.Value(src.Lines)), int64(telemetry.Value(src.Invalid)),
 			int64(telemetry.Value(m.Source("cynet").Events)),
-			int64(telemetry.Value(m.Sink("console").Sent)), int64(telemetry.Value(m.Sink("file").Sent)))
+			int64(telemetry.Value(m.Sink("console").Sent)), *sinkName, int64(telemetry.Value(m.Sink("file").Sent)))
+		if target != nil {
+			line += fmt.Sprintf(" | %s holds %d", target.what, target.received())
+		}
+		return line
 	}
 	var mu sync.Mutex
 	var last time.Time
@@ -151,6 +173,11 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	fmt.Fprintln(stderr, strings.Replace(summary(st.Lines), "summary:", "final:", 1))
+	if target != nil {
+		if last := target.last(); len(last) > 0 {
+			fmt.Fprintf(events, "the last event as %s stored it:\n%s\n", target.what, last)
+		}
+	}
 	return exitOK
 }
 

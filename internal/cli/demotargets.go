@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/alertrelay/alertrelay/internal/emulator/httpsink"
+)
+
+// demoTarget is an emulated SIEM that `demo --sink NAME` delivers to.
+type demoTarget struct {
+	what     string        // "the emulated Splunk HEC at http://..."
+	yaml     string        // the sink's settings, indented under the sink
+	received func() int    // events the emulator holds
+	last     func() []byte // the last event as the emulator stored it
+	close    func()
+}
+
+// demoTargets starts the emulator of each sink type the demo can show; dir
+// is the demo's state directory.
+var demoTargets = map[string]func(ctx context.Context, dir string) (*demoTarget, error){
+	"http": func(ctx context.Context, dir string) (*demoTarget, error) {
+		srv := httpsink.New(httpsink.Options{})
+		if err := srv.Start("127.0.0.1:0"); err != nil {
+			return nil, err
+		}
+		return &demoTarget{
+			what:     "the emulated webhook at " + srv.URL(),
+			yaml:     fmt.Sprintf("    url: %s/ingest\n", srv.URL()),
+			received: srv.Count,
+			last: func() []byte {
+				docs := srv.Docs()
+				if len(docs) == 0 {
+					return nil
+				}
+				return docs[len(docs)-1]
+			},
+			close: srv.Close,
+		}, nil
+	},
+}
+
+func demoTargetNames() []string {
+	var names []string
+	for n := range demoTargets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
