@@ -33,7 +33,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 func simulateCynet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("simulate cynet", "simulate cynet --listen ADDR [--backlog N] [--rate R]", stderr)
 	listen := fs.String("listen", "127.0.0.1:8443", "address to serve the API on")
-	useTLS := fs.Bool("tls", false, "serve HTTPS with a generated self-signed certificate (written to --cert-out)")
+	useTLS := fs.Bool("tls", false, "serve HTTPS with a certificate from a generated throw-away CA (the CA certificate is written to --cert-out, for tls.ca_file)")
 	certOut := fs.String("cert-out", "", "with --tls, write the certificate here (PEM) for tls.ca_file")
 	backlog := fs.Int("backlog", 1000, "alerts present at start, spread over the last hour")
 	rate := fs.Float64("rate", 1, "new alerts per second (0: none)")

@@ -1,6 +1,10 @@
 // Package testcert makes throw-away certificates for tests and emulators:
 // a CA, a server certificate for 127.0.0.1, ::1 and localhost, and a client
 // certificate, all ECDSA P-256, in memory and as PEM files.
+//
+// It does not import "testing" (NewT takes a small interface instead), so
+// non-test code such as the emulators can use it without linking the test
+// framework and its flags into a binary.
 package testcert
 
 import (
@@ -10,12 +14,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
-	"testing"
 	"time"
 )
 
@@ -26,23 +30,39 @@ type PKI struct {
 	Server tls.Certificate
 	Client tls.Certificate
 
-	// PEM files, written by New into its directory.
+	// CAPEM is the CA certificate, PEM-encoded.
+	CAPEM []byte
+
+	// PEM files, written by New into its directory (empty if it had none).
 	CAFile, ServerCertFile, ServerKeyFile, ClientCertFile, ClientKeyFile string
 
 	caKey *ecdsa.PrivateKey
 }
 
 // New makes a PKI valid from an hour ago for a day and writes its PEM files
-// into dir.
+// into dir; with dir "" it writes nothing and the file names stay empty.
+//
+// Every PKI's CA has its own subject name ("alertrelay test CA" and a random
+// suffix) and every certificate a random serial number, so that two PKIs
+// are told apart by name too: a Go client only offers a certificate whose
+// issuer's name the server lists as acceptable.
 func New(dir string) (*PKI, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	caSerial, err := randSerial()
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "alertrelay test CA"},
+		SerialNumber:          caSerial,
+		Subject:               pkix.Name{CommonName: "alertrelay test CA " + hex.EncodeToString(id[:])},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
@@ -59,20 +79,29 @@ func New(dir string) (*PKI, error) {
 	}
 	p := &PKI{CA: ca, Pool: x509.NewCertPool(), caKey: caKey}
 	p.Pool.AddCert(ca)
-	if p.CAFile, err = writePEM(dir, "ca.pem", "CERTIFICATE", caDER); err != nil {
+	p.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	if p.CAFile, err = writePEM(dir, "ca.pem", p.CAPEM); err != nil {
 		return nil, err
 	}
-	if p.Server, p.ServerCertFile, p.ServerKeyFile, err = p.leaf(dir, "server", 2, x509.ExtKeyUsageServerAuth); err != nil {
+	if p.Server, p.ServerCertFile, p.ServerKeyFile, err = p.leaf(dir, "server", x509.ExtKeyUsageServerAuth); err != nil {
 		return nil, err
 	}
-	if p.Client, p.ClientCertFile, p.ClientKeyFile, err = p.leaf(dir, "client", 3, x509.ExtKeyUsageClientAuth); err != nil {
+	if p.Client, p.ClientCertFile, p.ClientKeyFile, err = p.leaf(dir, "client", x509.ExtKeyUsageClientAuth); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
+// TB is the part of testing.TB that NewT uses; *testing.T, *testing.B and
+// *testing.F satisfy it.
+type TB interface {
+	Helper()
+	TempDir() string
+	Fatal(args ...any)
+}
+
 // NewT is New into t.TempDir(), failing the test on error.
-func NewT(t testing.TB) *PKI {
+func NewT(t TB) *PKI {
 	t.Helper()
 	p, err := New(t.TempDir())
 	if err != nil {
@@ -81,14 +110,18 @@ func NewT(t testing.TB) *PKI {
 	return p
 }
 
-func (p *PKI) leaf(dir, name string, serial int64, usage x509.ExtKeyUsage) (tls.Certificate, string, string, error) {
+func (p *PKI) leaf(dir, name string, usage x509.ExtKeyUsage) (tls.Certificate, string, string, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, "", "", err
+	}
+	serial, err := randSerial()
 	if err != nil {
 		return tls.Certificate{}, "", "", err
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
+		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: "alertrelay test " + name},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(24 * time.Hour),
@@ -105,11 +138,11 @@ func (p *PKI) leaf(dir, name string, serial int64, usage x509.ExtKeyUsage) (tls.
 	if err != nil {
 		return tls.Certificate{}, "", "", err
 	}
-	certFile, err := writePEM(dir, name+".pem", "CERTIFICATE", der)
+	certFile, err := writePEM(dir, name+".pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 	if err != nil {
 		return tls.Certificate{}, "", "", err
 	}
-	keyFile, err := writePEM(dir, name+"-key.pem", "EC PRIVATE KEY", keyDER)
+	keyFile, err := writePEM(dir, name+"-key.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
 	if err != nil {
 		return tls.Certificate{}, "", "", err
 	}
@@ -137,7 +170,21 @@ func (p *PKI) ClientTLS(withCert bool) *tls.Config {
 	return c
 }
 
-func writePEM(dir, name, typ string, der []byte) (string, error) {
+// randSerial is a random serial number in [1, 2^63].
+func randSerial() (*big.Int, error) {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 63))
+	if err != nil {
+		return nil, err
+	}
+	return n.Add(n, big.NewInt(1)), nil
+}
+
+// writePEM writes b to dir/name and returns the path; with dir "" it writes
+// nothing and returns "".
+func writePEM(dir, name string, b []byte) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
 	path := filepath.Join(dir, name)
-	return path, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
+	return path, os.WriteFile(path, b, 0o600)
 }

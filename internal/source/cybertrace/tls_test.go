@@ -1,136 +1,32 @@
 package cybertrace
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/alertrelay/alertrelay/internal/testcert"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// testCA is a throw-away certificate authority.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-var serial atomic.Int64
-
-func newCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial.Add(1)),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-func (ca *testCA) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
-	return p
-}
-
-// issue returns a leaf certificate and key, PEM-encoded. A server
-// certificate is valid for 127.0.0.1.
-func (ca *testCA) issue(t *testing.T, name string, server bool) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
-func (ca *testCA) clientCert(t *testing.T, name string) tls.Certificate {
-	t.Helper()
-	c, k := ca.issue(t, name, false)
-	cert, err := tls.X509KeyPair(c, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
-
-// tlsFixture writes a CA and a server certificate into a temporary
-// directory and returns the source's TLS configuration.
+// tlsFixture is a throw-away PKI and the source's TLS configuration: its
+// server certificate and, for mutual TLS, its CA as the client CA.
 type tlsFixture struct {
-	ca    *testCA
+	pki   *testcert.PKI
 	files TLSConfig
 }
 
 func newTLSFixture(t *testing.T, mutual bool) *tlsFixture {
 	t.Helper()
-	dir := t.TempDir()
-	ca := newCA(t, "alertrelay test CA")
-	cert, key := ca.issue(t, "alertrelay", true)
-	f := &tlsFixture{ca: ca, files: TLSConfig{
-		CertFile: filepath.Join(dir, "server.crt"),
-		KeyFile:  filepath.Join(dir, "server.key"),
-	}}
-	write := func(path string, b []byte) {
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(f.files.CertFile, cert)
-	write(f.files.KeyFile, key)
+	p := testcert.NewT(t)
+	f := &tlsFixture{pki: p, files: TLSConfig{CertFile: p.ServerCertFile, KeyFile: p.ServerKeyFile}}
 	if mutual {
-		f.files.ClientCAFile = filepath.Join(dir, "ca.crt")
-		write(f.files.ClientCAFile, ca.pem)
+		f.files.ClientCAFile = p.CAFile
 	}
 	return f
 }
@@ -172,7 +68,7 @@ func TestTLS(t *testing.T) {
 
 	t.Run("TLS client delivers", func(t *testing.T) {
 		r := f.start(t)
-		if err := sendTLS(r, &tls.Config{RootCAs: f.ca.pool()}, seed0+"\r\n"+seed1+"\n"+seed2); err != nil {
+		if err := sendTLS(r, &tls.Config{RootCAs: f.pki.Pool}, seed0+"\r\n"+seed1+"\n"+seed2); err != nil {
 			t.Fatal(err)
 		}
 		r.waitServed(t, 1)
@@ -191,7 +87,7 @@ func TestTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		slow := &slowConn{Conn: raw}
-		c := tls.Client(slow, &tls.Config{RootCAs: f.ca.pool(), ServerName: "127.0.0.1"})
+		c := tls.Client(slow, &tls.Config{RootCAs: f.pki.Pool, ServerName: "127.0.0.1"})
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(testTimeout))
 		if _, err := c.Write([]byte(seed0 + "\n")); err != nil {
@@ -214,7 +110,7 @@ func TestTLS(t *testing.T) {
 
 	t.Run("client that does not trust the server", func(t *testing.T) {
 		r := f.start(t)
-		if err := sendTLS(r, &tls.Config{RootCAs: newCA(t, "other").pool()}, seed0+"\n"); err == nil {
+		if err := sendTLS(r, &tls.Config{RootCAs: testcert.NewT(t).Pool}, seed0+"\n"); err == nil {
 			t.Fatal("handshake succeeded with an untrusted server certificate")
 		}
 		r.waitServed(t, 1)
@@ -248,24 +144,24 @@ func TestTLS(t *testing.T) {
 
 func TestMutualTLS(t *testing.T) {
 	f := newTLSFixture(t, true)
-	other := newCA(t, "other CA")
+	other := testcert.NewT(t) // another CA: its client certificate is foreign
 	for _, tc := range []struct {
 		name  string
 		certs []tls.Certificate
 		force bool // present the certificate even if the server does not name its CA
 		ok    bool
 	}{
-		{"client certificate from the CA", []tls.Certificate{f.ca.clientCert(t, "cybertrace")}, false, true},
+		{"client certificate from the CA", []tls.Certificate{f.pki.Client}, false, true},
 		{"no client certificate", nil, false, false},
-		{"client certificate from another CA", []tls.Certificate{other.clientCert(t, "intruder")}, false, false},
+		{"client certificate from another CA", []tls.Certificate{other.Client}, false, false},
 		// Go's client only sends a certificate whose issuer the server
 		// lists; force it, so the server has to verify and refuse it.
-		{"client certificate from another CA, forced", []tls.Certificate{other.clientCert(t, "intruder")}, true, false},
+		{"client certificate from another CA, forced", []tls.Certificate{other.Client}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := f.start(t)
-			cfg := &tls.Config{RootCAs: f.ca.pool(), Certificates: tc.certs}
+			cfg := &tls.Config{RootCAs: f.pki.Pool, Certificates: tc.certs}
 			if tc.force {
 				cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &tc.certs[0], nil }
 			}
