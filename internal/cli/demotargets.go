@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	esemu "github.com/alertrelay/alertrelay/internal/emulator/elasticsearch"
 	"github.com/alertrelay/alertrelay/internal/emulator/httpsink"
 )
 
@@ -20,6 +21,26 @@ type demoTarget struct {
 // demoTargets starts the emulator of each sink type the demo can show; dir
 // is the demo's state directory.
 var demoTargets = map[string]func(ctx context.Context, dir string) (*demoTarget, error){
+	"elasticsearch": func(ctx context.Context, dir string) (*demoTarget, error) {
+		srv := esemu.New(esemu.Options{APIKeyID: "demo", APIKey: "demo-key"})
+		if err := srv.Start("127.0.0.1:0"); err != nil {
+			return nil, err
+		}
+		return &demoTarget{
+			what:     "the emulated Elasticsearch at " + srv.URL(),
+			yaml:     fmt.Sprintf("    url: %s\n    auth: {api_key: \"demo:demo-key\"}\n", srv.URL()),
+			received: srv.Count,
+			last: func() []byte {
+				docs := srv.Docs()
+				if len(docs) == 0 {
+					return nil
+				}
+				d := docs[len(docs)-1]
+				return fmt.Appendf(nil, "_index %s, _id %s:\n%s", d.Index, d.ID, d.Source)
+			},
+			close: srv.Close,
+		}, nil
+	},
 	"http": func(ctx context.Context, dir string) (*demoTarget, error) {
 		srv := httpsink.New(httpsink.Options{})
 		if err := srv.Start("127.0.0.1:0"); err != nil {

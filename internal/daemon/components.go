@@ -7,6 +7,7 @@ import (
 	"github.com/alertrelay/alertrelay/internal/config"
 	"github.com/alertrelay/alertrelay/internal/delivery"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/elasticsearch"
 	"github.com/alertrelay/alertrelay/internal/sink/file"
 	httpsink "github.com/alertrelay/alertrelay/internal/sink/http"
 	"github.com/alertrelay/alertrelay/internal/sink/stdout"
@@ -80,6 +81,13 @@ func sinkTypes() map[string]sinkType {
 			config: func() validator { return &httpsink.Config{} },
 			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
 				return httpsink.New(*cfg.(*httpsink.Config), e.depsFor("sink", name))
+			},
+			remote: true,
+		},
+		"elasticsearch": {
+			config: func() validator { return &elasticsearch.Config{} },
+			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
+				return elasticsearch.New(*cfg.(*elasticsearch.Config), e.depsFor("sink", name))
 			},
 			remote: true,
 		},
