@@ -7,6 +7,7 @@ import (
 
 	esemu "github.com/alertrelay/alertrelay/internal/emulator/elasticsearch"
 	"github.com/alertrelay/alertrelay/internal/emulator/httpsink"
+	sentinelemu "github.com/alertrelay/alertrelay/internal/emulator/sentinel"
 )
 
 // demoTarget is an emulated SIEM that `demo --sink NAME` delivers to.
@@ -37,6 +38,27 @@ var demoTargets = map[string]func(ctx context.Context, dir string) (*demoTarget,
 				}
 				d := docs[len(docs)-1]
 				return fmt.Appendf(nil, "_index %s, _id %s:\n%s", d.Index, d.ID, d.Source)
+			},
+			close: srv.Close,
+		}, nil
+	},
+	"sentinel": func(ctx context.Context, dir string) (*demoTarget, error) {
+		srv := sentinelemu.New(sentinelemu.Options{})
+		if err := srv.Start("127.0.0.1:0"); err != nil {
+			return nil, err
+		}
+		return &demoTarget{
+			what: "the emulated Azure Monitor Logs Ingestion API at " + srv.URL(),
+			yaml: fmt.Sprintf("    endpoint: %[1]s\n    authority: %[1]s\n    tenant_id: %s\n    client_id: %s\n    client_secret: %q\n    dcr_immutable_id: %s\n    stream: %s\n",
+				srv.URL(), sentinelemu.DefaultTenantID, sentinelemu.DefaultClientID, sentinelemu.DefaultClientSecret,
+				sentinelemu.DefaultDCRImmutableID, sentinelemu.DefaultStream),
+			received: srv.Count,
+			last: func() []byte {
+				rows := srv.Rows()
+				if len(rows) == 0 {
+					return nil
+				}
+				return rows[len(rows)-1]
 			},
 			close: srv.Close,
 		}, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/alertrelay/alertrelay/internal/sink/elasticsearch"
 	"github.com/alertrelay/alertrelay/internal/sink/file"
 	httpsink "github.com/alertrelay/alertrelay/internal/sink/http"
+	"github.com/alertrelay/alertrelay/internal/sink/sentinel"
 	"github.com/alertrelay/alertrelay/internal/sink/stdout"
 	"github.com/alertrelay/alertrelay/internal/source/cybertrace"
 	"github.com/alertrelay/alertrelay/internal/source/cynet"
@@ -88,6 +89,13 @@ func sinkTypes() map[string]sinkType {
 			config: func() validator { return &elasticsearch.Config{} },
 			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
 				return elasticsearch.New(*cfg.(*elasticsearch.Config), e.depsFor("sink", name))
+			},
+			remote: true,
+		},
+		"sentinel": {
+			config: func() validator { return &sentinel.Config{} },
+			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
+				return sentinel.New(*cfg.(*sentinel.Config), e.depsFor("sink", name))
 			},
 			remote: true,
 		},
