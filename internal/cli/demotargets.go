@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
+	"time"
 
 	esemu "github.com/alertrelay/alertrelay/internal/emulator/elasticsearch"
 	"github.com/alertrelay/alertrelay/internal/emulator/httpsink"
+	kafkaemu "github.com/alertrelay/alertrelay/internal/emulator/kafka"
 	sentinelemu "github.com/alertrelay/alertrelay/internal/emulator/sentinel"
 )
 
@@ -40,6 +43,28 @@ var demoTargets = map[string]func(ctx context.Context, dir string) (*demoTarget,
 				return fmt.Appendf(nil, "_index %s, _id %s:\n%s", d.Index, d.ID, d.Source)
 			},
 			close: srv.Close,
+		}, nil
+	},
+	"kafka": func(ctx context.Context, dir string) (*demoTarget, error) {
+		c := kafkaemu.New(kafkaemu.Options{Topics: []string{"alertrelay"}})
+		if err := c.Start(); err != nil {
+			return nil, err
+		}
+		return &demoTarget{
+			what:     "the emulated Kafka cluster at " + strings.Join(c.Addrs(), ","),
+			yaml:     fmt.Sprintf("    brokers: [%s]\n    topic: alertrelay\n", strings.Join(c.Addrs(), ", ")),
+			received: c.Count,
+			last: func() []byte {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				recs, err := c.Records(rctx, "alertrelay")
+				if err != nil || len(recs) == 0 {
+					return nil
+				}
+				r := recs[len(recs)-1]
+				return fmt.Appendf(nil, "topic %s partition %d offset %d key %s (%s):\n%s", r.Topic, r.Partition, r.Offset, r.Key, r.Codec, r.Value)
+			},
+			close: c.Close,
 		}, nil
 	},
 	"sentinel": func(ctx context.Context, dir string) (*demoTarget, error) {

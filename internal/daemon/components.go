@@ -10,6 +10,7 @@ import (
 	"github.com/alertrelay/alertrelay/internal/sink/elasticsearch"
 	"github.com/alertrelay/alertrelay/internal/sink/file"
 	httpsink "github.com/alertrelay/alertrelay/internal/sink/http"
+	"github.com/alertrelay/alertrelay/internal/sink/kafka"
 	"github.com/alertrelay/alertrelay/internal/sink/sentinel"
 	"github.com/alertrelay/alertrelay/internal/sink/stdout"
 	"github.com/alertrelay/alertrelay/internal/source/cybertrace"
@@ -89,6 +90,13 @@ func sinkTypes() map[string]sinkType {
 			config: func() validator { return &elasticsearch.Config{} },
 			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
 				return elasticsearch.New(*cfg.(*elasticsearch.Config), e.depsFor("sink", name))
+			},
+			remote: true,
+		},
+		"kafka": {
+			config: func() validator { return &kafka.Config{} },
+			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
+				return kafka.New(*cfg.(*kafka.Config), e.depsFor("sink", name))
 			},
 			remote: true,
 		},
