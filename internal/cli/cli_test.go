@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -44,9 +45,22 @@ func TestValidateExamples(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no examples")
 	}
+	envRef := regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}`)
 	for _, f := range files {
-		// Secrets and certificate files of the examples are not checked by
-		// validate (they are read at start), so every example must pass.
+		// Certificate files of the examples are not read by validate (they
+		// are read at start), so every example must pass once the
+		// environment variables it names hold something.
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range envRef.FindAllStringSubmatch(string(text), -1) {
+			v := "example-" + strings.ToLower(m[1])
+			if strings.HasSuffix(m[1], "_TENANT_ID") || strings.HasSuffix(m[1], "_CLIENT_ID") {
+				v = "72f988bf-86f1-41af-91ab-2d7cd011db47" // Entra IDs are GUIDs
+			}
+			t.Setenv(m[1], v)
+		}
 		code, out, errOut := run(t, context.Background(), "validate", "--config", f)
 		if code != exitOK || !strings.Contains(out, "OK") {
 			t.Errorf("%s: exit %d: %s%s", f, code, out, errOut)

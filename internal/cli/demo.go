@@ -86,7 +86,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		var err error
-		if target, err = open(ctx, dir); err != nil {
+		if target, err = open(ctx, emuOptions{addr: "127.0.0.1:0"}); err != nil {
 			fmt.Fprintf(stderr, "demo: emulated %s: %v\n", *sinkName, err)
 			return exitFailure
 		}

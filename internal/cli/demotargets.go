@@ -13,27 +13,36 @@ import (
 	sentinelemu "github.com/alertrelay/alertrelay/internal/emulator/sentinel"
 )
 
-// demoTarget is an emulated SIEM that `demo --sink NAME` delivers to.
+// demoTarget is an emulated SIEM: what `demo --sink NAME` delivers to, and
+// what `simulate sink` serves for the end-to-end benchmark.
 type demoTarget struct {
 	what     string        // "the emulated Splunk HEC at http://..."
 	yaml     string        // the sink's settings, indented under the sink
 	received func() int    // events the emulator holds
-	last     func() []byte // the last event as the emulator stored it
+	last     func() []byte // the last event as the emulator stored it (nil in bench mode)
+	stats    func() (requests int, wire int64)
 	close    func()
 }
 
-// demoTargets starts the emulator of each sink type the demo can show; dir
-// is the demo's state directory.
-var demoTargets = map[string]func(ctx context.Context, dir string) (*demoTarget, error){
-	"elasticsearch": func(ctx context.Context, dir string) (*demoTarget, error) {
-		srv := esemu.New(esemu.Options{APIKeyID: "demo", APIKey: "demo-key"})
-		if err := srv.Start("127.0.0.1:0"); err != nil {
+// emuOptions say where an emulator listens and whether it keeps events
+// (demo) or only counts them (bench: flat memory over millions).
+type emuOptions struct {
+	addr  string
+	bench bool
+}
+
+// demoTargets starts the emulator of each sink type the demo can show.
+var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarget, error){
+	"elasticsearch": func(ctx context.Context, o emuOptions) (*demoTarget, error) {
+		srv := esemu.New(esemu.Options{APIKeyID: "demo", APIKey: "demo-key", IDsOnly: o.bench})
+		if err := srv.Start(o.addr); err != nil {
 			return nil, err
 		}
 		return &demoTarget{
 			what:     "the emulated Elasticsearch at " + srv.URL(),
 			yaml:     fmt.Sprintf("    url: %s\n    auth: {api_key: \"demo:demo-key\"}\n", srv.URL()),
 			received: srv.Count,
+			stats:    func() (int, int64) { return srv.Requests(), srv.BytesOnWire() },
 			last: func() []byte {
 				docs := srv.Docs()
 				if len(docs) == 0 {
@@ -45,8 +54,11 @@ var demoTargets = map[string]func(ctx context.Context, dir string) (*demoTarget,
 			close: srv.Close,
 		}, nil
 	},
-	"kafka": func(ctx context.Context, dir string) (*demoTarget, error) {
-		c := kafkaemu.New(kafkaemu.Options{Topics: []string{"alertrelay"}})
+	"kafka": func(ctx context.Context, o emuOptions) (*demoTarget, error) {
+		if o.addr != "127.0.0.1:0" {
+			return nil, fmt.Errorf("the Kafka emulator picks its own ports; --listen is not supported")
+		}
+		c := kafkaemu.New(kafkaemu.Options{Topics: []string{"alertrelay"}, DiscardRecords: o.bench})
 		if err := c.Start(); err != nil {
 			return nil, err
 		}
@@ -54,6 +66,7 @@ var demoTargets = map[string]func(ctx context.Context, dir string) (*demoTarget,
 			what:     "the emulated Kafka cluster at " + strings.Join(c.Addrs(), ","),
 			yaml:     fmt.Sprintf("    brokers: [%s]\n    topic: alertrelay\n", strings.Join(c.Addrs(), ", ")),
 			received: c.Count,
+			stats:    func() (int, int64) { return c.Requests(), c.BytesOnWire() },
 			last: func() []byte {
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				defer cancel()
@@ -67,9 +80,9 @@ var demoTargets = map[string]func(ctx context.Context, dir string) (*demoTarget,
 			close: c.Close,
 		}, nil
 	},
-	"sentinel": func(ctx context.Context, dir string) (*demoTarget, error) {
-		srv := sentinelemu.New(sentinelemu.Options{})
-		if err := srv.Start("127.0.0.1:0"); err != nil {
+	"sentinel": func(ctx context.Context, o emuOptions) (*demoTarget, error) {
+		srv := sentinelemu.New(sentinelemu.Options{IDsOnly: o.bench})
+		if err := srv.Start(o.addr); err != nil {
 			return nil, err
 		}
 		return &demoTarget{
@@ -78,6 +91,7 @@ var demoTargets = map[string]func(ctx context.Context, dir string) (*demoTarget,
 				srv.URL(), sentinelemu.DefaultTenantID, sentinelemu.DefaultClientID, sentinelemu.DefaultClientSecret,
 				sentinelemu.DefaultDCRImmutableID, sentinelemu.DefaultStream),
 			received: srv.Count,
+			stats:    func() (int, int64) { return srv.Requests(), srv.BytesOnWire() },
 			last: func() []byte {
 				rows := srv.Rows()
 				if len(rows) == 0 {
@@ -88,15 +102,16 @@ var demoTargets = map[string]func(ctx context.Context, dir string) (*demoTarget,
 			close: srv.Close,
 		}, nil
 	},
-	"http": func(ctx context.Context, dir string) (*demoTarget, error) {
-		srv := httpsink.New(httpsink.Options{})
-		if err := srv.Start("127.0.0.1:0"); err != nil {
+	"http": func(ctx context.Context, o emuOptions) (*demoTarget, error) {
+		srv := httpsink.New(httpsink.Options{IDsOnly: o.bench})
+		if err := srv.Start(o.addr); err != nil {
 			return nil, err
 		}
 		return &demoTarget{
 			what:     "the emulated webhook at " + srv.URL(),
 			yaml:     fmt.Sprintf("    url: %s/ingest\n", srv.URL()),
 			received: srv.Count,
+			stats:    func() (int, int64) { return srv.Requests(), srv.BytesOnWire() },
 			last: func() []byte {
 				docs := srv.Docs()
 				if len(docs) == 0 {

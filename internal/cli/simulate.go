@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/emulator/cybertrace"
@@ -20,13 +21,43 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return simulateCyberTrace(ctx, args[1:], stdout, stderr)
 		case "cynet":
 			return simulateCynet(ctx, args[1:], stdout, stderr)
+		case "sink":
+			return simulateSink(ctx, args[1:], stdout, stderr)
 		case "-h", "--help", "help":
-			fmt.Fprintln(stdout, "Usage: alertrelay simulate cybertrace|cynet [flags]   (--help after the target lists its flags)")
+			fmt.Fprintln(stdout, "Usage: alertrelay simulate cybertrace|cynet|sink [flags]   (--help after the target lists its flags)")
 			return exitOK
 		}
 	}
-	fmt.Fprintln(stderr, "Usage: alertrelay simulate cybertrace|cynet [flags]")
+	fmt.Fprintln(stderr, "Usage: alertrelay simulate cybertrace|cynet|sink [flags]")
 	return exitUsage
+}
+
+// simulateSink serves an emulated SIEM until interrupted, counting what
+// arrives without keeping it, for load tests (bench/e2e.sh).
+func simulateSink(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	names := strings.Join(demoTargetNames(), "|")
+	fs := newFlags("simulate sink", "simulate sink --type "+names+" --listen ADDR", stderr)
+	typ := fs.String("type", "", "the sink type to emulate: "+names)
+	listen := fs.String("listen", "127.0.0.1:0", "address to serve on")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	open, ok := demoTargets[*typ]
+	if !ok {
+		fmt.Fprintf(stderr, "simulate sink: --type %q: want one of %s\n", *typ, names)
+		return exitUsage
+	}
+	t, err := open(ctx, emuOptions{addr: *listen, bench: true})
+	if err != nil {
+		fmt.Fprintf(stderr, "simulate sink: %v\n", err)
+		return exitFailure
+	}
+	defer t.close()
+	fmt.Fprintf(stdout, "%s; sink settings:\n%sCtrl-C to stop\n", t.what, t.yaml)
+	<-ctx.Done()
+	req, wire := t.stats()
+	fmt.Fprintf(stdout, "events %d requests %d wire_bytes %d\n", t.received(), req, wire)
+	return exitOK
 }
 
 // simulateCynet serves the Cynet 360 API emulator until interrupted.
