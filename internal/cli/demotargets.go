@@ -11,6 +11,7 @@ import (
 	"github.com/alertrelay/alertrelay/internal/emulator/httpsink"
 	kafkaemu "github.com/alertrelay/alertrelay/internal/emulator/kafka"
 	sentinelemu "github.com/alertrelay/alertrelay/internal/emulator/sentinel"
+	syslogemu "github.com/alertrelay/alertrelay/internal/emulator/syslog"
 )
 
 // demoTarget is an emulated SIEM: what `demo --sink NAME` delivers to, and
@@ -98,6 +99,26 @@ var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarge
 					return nil
 				}
 				return rows[len(rows)-1]
+			},
+			close: srv.Close,
+		}, nil
+	},
+	"syslog": func(ctx context.Context, o emuOptions) (*demoTarget, error) {
+		srv := syslogemu.New(syslogemu.Options{IDsOnly: o.bench})
+		if err := srv.Start(o.addr); err != nil {
+			return nil, err
+		}
+		return &demoTarget{
+			what:     "the emulated syslog receiver at tcp://" + srv.Addr(),
+			yaml:     fmt.Sprintf("    address: %s\n    network: tcp\n    body: cef\n", srv.Addr()),
+			received: srv.Count,
+			stats:    func() (int, int64) { return srv.Connections(), srv.BytesOnWire() },
+			last: func() []byte {
+				msgs := srv.Messages()
+				if len(msgs) == 0 {
+					return nil
+				}
+				return msgs[len(msgs)-1].Raw
 			},
 			close: srv.Close,
 		}, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/alertrelay/alertrelay/internal/sink/kafka"
 	"github.com/alertrelay/alertrelay/internal/sink/sentinel"
 	"github.com/alertrelay/alertrelay/internal/sink/stdout"
+	"github.com/alertrelay/alertrelay/internal/sink/syslog"
 	"github.com/alertrelay/alertrelay/internal/source/cybertrace"
 	"github.com/alertrelay/alertrelay/internal/source/cynet"
 )
@@ -104,6 +105,13 @@ func sinkTypes() map[string]sinkType {
 			config: func() validator { return &sentinel.Config{} },
 			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
 				return sentinel.New(*cfg.(*sentinel.Config), e.depsFor("sink", name))
+			},
+			remote: true,
+		},
+		"syslog": {
+			config: func() validator { return &syslog.Config{} },
+			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
+				return syslog.New(*cfg.(*syslog.Config), e.depsFor("sink", name))
 			},
 			remote: true,
 		},
