@@ -11,6 +11,7 @@ import (
 	"github.com/alertrelay/alertrelay/internal/emulator/httpsink"
 	kafkaemu "github.com/alertrelay/alertrelay/internal/emulator/kafka"
 	sentinelemu "github.com/alertrelay/alertrelay/internal/emulator/sentinel"
+	hecemu "github.com/alertrelay/alertrelay/internal/emulator/splunkhec"
 	syslogemu "github.com/alertrelay/alertrelay/internal/emulator/syslog"
 )
 
@@ -99,6 +100,28 @@ var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarge
 					return nil
 				}
 				return rows[len(rows)-1]
+			},
+			close: srv.Close,
+		}, nil
+	},
+	"splunkhec": func(ctx context.Context, o emuOptions) (*demoTarget, error) {
+		const token = "00000000-0000-0000-0000-00000000demo"
+		srv := hecemu.New(hecemu.Options{Token: token, IDsOnly: o.bench})
+		if err := srv.Start(o.addr); err != nil {
+			return nil, err
+		}
+		return &demoTarget{
+			what:     "the emulated Splunk HEC at " + srv.URL(),
+			yaml:     fmt.Sprintf("    url: %s\n    token: %q\n    compression: gzip\n", srv.URL(), token),
+			received: srv.Count,
+			stats:    func() (int, int64) { return srv.Requests(), srv.BytesOnWire() },
+			last: func() []byte {
+				evs := srv.Events()
+				if len(evs) == 0 {
+					return nil
+				}
+				e := evs[len(evs)-1]
+				return fmt.Appendf(nil, "time %s host %s source %s sourcetype %s index %q:\n%s", e.Time, e.Host, e.Source, e.Sourcetype, e.Index, e.Event)
 			},
 			close: srv.Close,
 		}, nil

@@ -12,6 +12,7 @@ import (
 	httpsink "github.com/alertrelay/alertrelay/internal/sink/http"
 	"github.com/alertrelay/alertrelay/internal/sink/kafka"
 	"github.com/alertrelay/alertrelay/internal/sink/sentinel"
+	"github.com/alertrelay/alertrelay/internal/sink/splunkhec"
 	"github.com/alertrelay/alertrelay/internal/sink/stdout"
 	"github.com/alertrelay/alertrelay/internal/sink/syslog"
 	"github.com/alertrelay/alertrelay/internal/source/cybertrace"
@@ -112,6 +113,13 @@ func sinkTypes() map[string]sinkType {
 			config: func() validator { return &syslog.Config{} },
 			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
 				return syslog.New(*cfg.(*syslog.Config), e.depsFor("sink", name))
+			},
+			remote: true,
+		},
+		"splunkhec": {
+			config: func() validator { return &splunkhec.Config{} },
+			build: func(name string, cfg validator, e *env) (pipeline.Sink, error) {
+				return splunkhec.New(*cfg.(*splunkhec.Config), e.depsFor("sink", name))
 			},
 			remote: true,
 		},

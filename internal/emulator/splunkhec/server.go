@@ -1,0 +1,466 @@
+// Package splunkhec is a Splunk HTTP Event Collector (HEC) that stands in
+// for Splunk in tests, demos and benchmarks of alertrelay's splunkhec sink.
+//
+// A Server serves the HEC endpoints the sink uses, with Splunk's status
+// codes and {"text":..,"code":N} reply bodies:
+//
+//   - POST /services/collector/event (also /services/collector and the
+//     /1.0 forms): concatenated JSON envelopes
+//     {"time","host","source","sourcetype","index","fields","event"}. A
+//     malformed envelope rejects the request with 400 and code 6, 12, 13,
+//     15 or (index not allowed) 7, with "invalid-event-number", its
+//     position; an empty body gets code 5 "No data".
+//   - POST /services/collector/raw: one event per non-blank line; index,
+//     sourcetype, source and host from the query string.
+//   - POST /services/collector/ack?channel=: {"acks":[ids]} →
+//     {"acks":{"id":true|false}}; an ack reported true is forgotten, as in
+//     Splunk. Code 14 when the token has no acknowledgement.
+//   - GET /services/collector/health: 200 code 17, or 503 code 18 when
+//     made unhealthy.
+//
+// Authentication is "Authorization: Splunk <token>" (401 code 2 without
+// it, 401 code 3 with another scheme, 403 code 4 for a wrong token, 403
+// code 1 when the token is disabled). With Options.Ack the token has
+// indexer acknowledgement: data requests need an X-Splunk-Request-Channel
+// (header or ?channel=) that is a GUID (code 10 missing, 11 invalid) and
+// their replies carry an ackId that turns true after the indexing delay.
+// Bodies may be gzip-encoded (Content-Encoding: gzip).
+//
+// A request is all or nothing, unless Options.IndexBeforeInvalid: then the
+// events before an invalid one are recorded, as a streaming splunkd might.
+// Faults are injected at run time: FailNext (status, HEC code,
+// Retry-After), SetDown (stop and restart on the same address),
+// SetTokenDisabled, SetUnhealthy, SetAckDelay and NeverAckNext.
+package splunkhec
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// HEC reply codes and their texts, from Splunk's "Troubleshoot HTTP Event
+// Collector" table.
+const (
+	CodeSuccess              = 0
+	CodeTokenDisabled        = 1
+	CodeTokenRequired        = 2
+	CodeInvalidAuthorization = 3
+	CodeInvalidToken         = 4
+	CodeNoData               = 5
+	CodeInvalidDataFormat    = 6
+	CodeIncorrectIndex       = 7
+	CodeInternalError        = 8
+	CodeServerBusy           = 9
+	CodeChannelMissing       = 10
+	CodeInvalidChannel       = 11
+	CodeEventRequired        = 12
+	CodeEventBlank           = 13
+	CodeAckDisabled          = 14
+	CodeIndexedFields        = 15
+	CodeQueryStringAuth      = 16
+	CodeHealthy              = 17
+	CodeUnhealthyQueues      = 18
+)
+
+// CodeText is the reply text of each code.
+func CodeText(code int) string {
+	switch code {
+	case CodeSuccess:
+		return "Success"
+	case CodeTokenDisabled:
+		return "Token disabled"
+	case CodeTokenRequired:
+		return "Token is required"
+	case CodeInvalidAuthorization:
+		return "Invalid authorization"
+	case CodeInvalidToken:
+		return "Invalid token"
+	case CodeNoData:
+		return "No data"
+	case CodeInvalidDataFormat:
+		return "Invalid data format"
+	case CodeIncorrectIndex:
+		return "Incorrect index"
+	case CodeInternalError:
+		return "Internal server error"
+	case CodeServerBusy:
+		return "Server is busy"
+	case CodeChannelMissing:
+		return "Data channel is missing"
+	case CodeInvalidChannel:
+		return "Invalid data channel"
+	case CodeEventRequired:
+		return "Event field is required"
+	case CodeEventBlank:
+		return "Event field cannot be blank"
+	case CodeAckDisabled:
+		return "ACK is disabled"
+	case CodeIndexedFields:
+		return "Error in handling indexed fields"
+	case CodeQueryStringAuth:
+		return "Query string authorization is not enabled"
+	case CodeHealthy:
+		return "HEC is healthy"
+	case CodeUnhealthyQueues:
+		return "HEC is unhealthy, queues are full"
+	}
+	return "Unknown error"
+}
+
+// DefaultMaxBodyBytes is Options.MaxBodyBytes when zero.
+const DefaultMaxBodyBytes = 64 << 20
+
+// Options configures a Server.
+type Options struct {
+	// Token is the HEC token requests must present as "Authorization:
+	// Splunk <token>". Empty: no authentication.
+	Token string
+	// Ack gives the token indexer acknowledgement: data requests need a
+	// channel, and their replies carry an ackId.
+	Ack bool
+	// AckDelay is the indexing delay: how long after a request its ackId
+	// turns true. SetAckDelay changes it.
+	AckDelay time.Duration
+	// Indexes, if not empty, are the indexes the token may write to; an
+	// event for another gets code 7 "Incorrect index". An event without an
+	// index goes to the token's default index, always allowed.
+	Indexes []string
+	// MaxBodyBytes limits a body, as received and after decompression: a
+	// larger one gets 413. Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// IndexBeforeInvalid records the events before an invalid one of a
+	// rejected /event request (Splunk parses a request as a stream and
+	// does not say whether they were indexed). Default: none are.
+	IndexBeforeInvalid bool
+	// DiscardDocs counts events without keeping them or reading their
+	// IDs, and checks envelopes structurally only: for benchmarks.
+	DiscardDocs bool
+	// IDsOnly records each event's event.id (IDs) but not the event
+	// (Events stays empty), and checks envelopes structurally only: loss
+	// and duplicate checks over millions of events.
+	IDsOnly bool
+}
+
+// Event is one event received.
+type Event struct {
+	Endpoint   string // "event" or "raw"
+	Channel    string // X-Splunk-Request-Channel, or ""
+	Time       string // the envelope's time as sent (e.g. "1740816065.123"); "" when absent
+	Host       string
+	Source     string
+	Sourcetype string
+	Index      string
+	Fields     string // the envelope's fields object as sent, or ""
+	Event      string // the JSON of the envelope's event (event), or the line (raw)
+	ID         string // event.id of Event when it is a JSON document that has one
+}
+
+// Server is the emulated HEC. Its methods are safe for concurrent use.
+type Server struct {
+	opt     Options
+	indexes map[string]bool
+	gzPool  sync.Pool
+
+	mu       sync.Mutex
+	addr     string      // host:port, fixed by the first Start
+	tlsCfg   *tls.Config // nil: plain HTTP
+	srv      *http.Server
+	served   chan struct{} // closed when srv's Serve returns
+	started  bool
+	down     bool
+	closed   bool
+	failSkip int
+	failN    int
+	fail     fault
+	disabled bool
+	sick     bool
+	ackDelay time.Duration
+	neverAck int
+	channels map[string]*ackChannel
+
+	events   []Event
+	count    int
+	ids      map[string]int
+	requests int
+	wire     int64
+	gzipped  int
+	ackPolls int
+	header   http.Header
+}
+
+type fault struct {
+	status, code int
+	retryAfter   string
+}
+
+// ackChannel holds the acknowledgement state of one channel.
+type ackChannel struct {
+	next    int64
+	pending map[int64]time.Time // ackId → when it turns true; zero: never
+}
+
+// New returns a server that is not listening yet: call Start or StartTLS.
+func New(opt Options) *Server {
+	if opt.MaxBodyBytes <= 0 {
+		opt.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	s := &Server{opt: opt, ids: map[string]int{}, channels: map[string]*ackChannel{}, ackDelay: opt.AckDelay}
+	if len(opt.Indexes) > 0 {
+		s.indexes = map[string]bool{}
+		for _, ix := range opt.Indexes {
+			s.indexes[ix] = true
+		}
+	}
+	return s
+}
+
+// Start listens on addr ("127.0.0.1:0" picks a free port) and serves plain
+// HTTP in the background.
+func (s *Server) Start(addr string) error { return s.start(addr, nil) }
+
+// StartTLS is Start over TLS with cfg, which must hold the server
+// certificate; set cfg.ClientAuth and cfg.ClientCAs to require client
+// certificates.
+func (s *Server) StartTLS(addr string, cfg *tls.Config) error {
+	if cfg == nil {
+		return errors.New("splunkhec emulator: StartTLS needs a tls.Config")
+	}
+	return s.start(addr, cfg.Clone())
+}
+
+func (s *Server) start(addr string, cfg *tls.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("splunkhec emulator: already started")
+	}
+	s.tlsCfg = cfg
+	if err := s.listenLocked(addr); err != nil {
+		return err
+	}
+	s.started = true
+	return nil
+}
+
+// listenLocked listens on addr and serves on a new http.Server (one that
+// was Closed cannot serve again).
+func (s *Server) listenLocked(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("splunkhec emulator: %w", err)
+	}
+	s.addr = ln.Addr().String()
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Failed handshakes and dropped connections are what tests
+		// provoke; keep them out of the test output.
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	served := make(chan struct{})
+	if s.tlsCfg != nil {
+		srv.TLSConfig = s.tlsCfg.Clone()
+		go func() { defer close(served); _ = srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { defer close(served); _ = srv.Serve(ln) }()
+	}
+	s.srv, s.served = srv, served
+	return nil
+}
+
+// stopLocked closes the listener and every connection and waits for Serve
+// to return.
+func (s *Server) stopLocked() {
+	if s.srv == nil {
+		return
+	}
+	_ = s.srv.Close()
+	<-s.served
+	s.srv, s.served = nil, nil
+}
+
+// URL is "http://host:port" or "https://host:port" (the sink's url); it
+// stays the same across SetDown.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tlsCfg != nil {
+		return "https://" + s.addr
+	}
+	return "http://" + s.addr
+}
+
+// Addr is the host:port the server listens on.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Close stops the server for good. It is idempotent.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.stopLocked()
+}
+
+// SetDown(true) closes the listener and every open connection, so that new
+// connections are refused and requests in flight fail. SetDown(false)
+// listens again on the same address. Acknowledgement state is kept (a
+// real restart loses it: use NeverAckNext for that).
+func (s *Server) SetDown(down bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case !s.started:
+		return errors.New("splunkhec emulator: not started")
+	case s.closed:
+		return errors.New("splunkhec emulator: closed")
+	case down == s.down:
+		return nil
+	}
+	if down {
+		s.stopLocked()
+		s.down = true
+		return nil
+	}
+	if err := s.listenLocked(s.addr); err != nil {
+		return err
+	}
+	s.down = false
+	return nil
+}
+
+// FailNext makes the next n requests to the event, raw and ack endpoints
+// fail with status and the reply {"text":CodeText(code),"code":code}, with
+// a Retry-After header when retryAfter is not empty; a negative code gives
+// a plain-text body instead (a proxy's error page). Their events are not
+// recorded. It replaces any earlier FailNext; n = 0 cancels it.
+func (s *Server) FailNext(n, status, code int, retryAfter string) {
+	s.FailAfter(0, n, status, code, retryAfter)
+}
+
+// FailAfter is FailNext for the n requests that follow the next skip ones
+// (which are served normally): to fail the second request of a split
+// batch, FailAfter(1, 1, ...).
+func (s *Server) FailAfter(skip, n, status, code int, retryAfter string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failSkip, s.failN, s.fail = skip, n, fault{status, code, retryAfter}
+}
+
+// SetTokenDisabled makes every authenticated request fail with 403 code 1
+// "Token disabled" while on.
+func (s *Server) SetTokenDisabled(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.disabled = on
+}
+
+// SetUnhealthy makes the health endpoint answer 503 code 18 while on.
+func (s *Server) SetUnhealthy(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sick = on
+}
+
+// SetAckDelay sets the indexing delay of requests received from now on.
+func (s *Server) SetAckDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ackDelay = d
+}
+
+// NeverAckNext makes the ackIds of the next n accepted requests never turn
+// true (an indexer that lost them).
+func (s *Server) NeverAckNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.neverAck = n
+}
+
+// Events returns every event recorded, in order of receipt (empty with
+// IDsOnly or DiscardDocs).
+func (s *Server) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Event(nil), s.events...)
+}
+
+// Count is the number of events recorded, duplicates included.
+func (s *Server) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count
+}
+
+// IDs maps each event.id recorded to the number of times it was received.
+func (s *Server) IDs() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]int, len(s.ids))
+	for k, v := range s.ids {
+		m[k] = v
+	}
+	return m
+}
+
+// Distinct is the number of different event.ids received.
+func (s *Server) Distinct() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ids)
+}
+
+// Requests is the number of requests received on any endpoint, whatever
+// their outcome.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+// BytesOnWire is the number of request body bytes received, as sent
+// (compressed if they were).
+func (s *Server) BytesOnWire() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wire
+}
+
+// Gzipped is the number of gzip-encoded bodies decoded successfully.
+func (s *Server) Gzipped() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gzipped
+}
+
+// AckPolls is the number of requests to the ack endpoint.
+func (s *Server) AckPolls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ackPolls
+}
+
+// LastHeader returns the headers of the last request received, or nil.
+func (s *Server) LastHeader() http.Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.header.Clone()
+}
+
+// Reset forgets every recorded event and zeroes the counters; faults and
+// acknowledgement state stay.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events, s.count, s.ids, s.requests, s.wire, s.gzipped, s.ackPolls, s.header = nil, 0, map[string]int{}, 0, 0, 0, 0, nil
+}
