@@ -4,6 +4,9 @@
 #
 #   bench/e2e.sh [EVENTS] [CONNS]        (defaults: 1000000 events, 4 connections)
 #   BUFFER_TYPE=disk BUFFER_BYTES=1073741824 bench/e2e.sh   (the sink's queue on disk)
+#   SINK=splunkhec BUFFER_TYPE=disk bench/e2e.sh           (into an emulated SIEM, a separate
+#                                                         process: splunkhec, elasticsearch,
+#                                                         sentinel, http; SINK_OPTS adds settings)
 #
 # Prints events/s (from the first line sent to the last document written),
 # the daemon's CPU time and peak RSS (VmHWM). The emulator runs on the same
@@ -13,11 +16,27 @@ cd "$(dirname "$0")/.."
 events=${1:-1000000}
 conns=${2:-4}
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+emupid=
+trap 'kill $pid $emupid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 go build -o "$work/alertrelay" ./cmd/alertrelay
 port=$((20000 + RANDOM % 20000))
 admin=$((port + 1))
+sink=${SINK:-file}
+if [ "$sink" = file ]; then
+  sink_yaml="    type: file
+    path: ${OUT_DIR:-$work}/events.ndjson
+    max_bytes: 0"
+else
+  # The emulated SIEM runs as its own process and prints the sink settings
+  # that reach it; it counts what arrives without keeping it.
+  "$work/alertrelay" simulate sink --type "$sink" --listen "127.0.0.1:$((port + 2))" >"$work/emu.out" 2>&1 &
+  emupid=$!
+  for _ in $(seq 100); do grep -q "Ctrl-C" "$work/emu.out" 2>/dev/null && break; sleep 0.1; done
+  sink_yaml="    type: $sink
+$(sed -n '/sink settings:/,/Ctrl-C/p' "$work/emu.out" | sed '1d;$d')
+${SINK_OPTS:-}"
+fi
 cat > "$work/bench.yaml" <<YAML
 state_dir: $work/state
 admin: {listen: 127.0.0.1:$admin, pprof: ${PPROF:-false}}
@@ -29,9 +48,7 @@ sources:
     batch: {max_events: ${SRC_BATCH:-512}}
 sinks:
   out:
-    type: file
-    path: ${OUT_DIR:-$work}/events.ndjson
-    max_bytes: 0
+$sink_yaml
     batch: {max_events: 4096, max_bytes: 4194304, timeout: 50ms}
     buffer: {type: ${BUFFER_TYPE:-memory}, max_bytes: ${BUFFER_BYTES:-16777216}}
 YAML
@@ -61,8 +78,14 @@ t1=$(date +%s.%N)
 cpu1=$(cpu)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 kill -TERM $pid; wait $pid || true
-lines=$(wc -l < "${OUT_DIR:-$work}/events.ndjson")
-bytes=$(stat -c %s "${OUT_DIR:-$work}/events.ndjson"); rm -f "${OUT_DIR:-$work}/events.ndjson"
+if [ "$sink" = file ]; then
+  lines=$(wc -l < "${OUT_DIR:-$work}/events.ndjson")
+  bytes=$(stat -c %s "${OUT_DIR:-$work}/events.ndjson"); rm -f "${OUT_DIR:-$work}/events.ndjson"
+else
+  kill -INT $emupid; wait $emupid || true
+  read -r lines requests bytes < <(awk '/^events / {print $2, $4, $6}' "$work/emu.out")
+  echo "emulated $sink: $lines events in $requests requests, $bytes bytes on the wire ($((bytes / lines)) per event)"
+fi
 awk -v e="$events" -v t0="$t0" -v t1="$t1" -v ts="$t_sent" -v c0="$cpu0" -v c1="$cpu1" -v tck="$tck" -v hwm="$hwm" -v lines="$lines" -v bytes="$bytes" -v conns="$conns" 'BEGIN {
   el = t1 - t0
   printf "events            %d over %d connections\n", e, conns

@@ -34,6 +34,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/alertrelay/alertrelay/internal/event"
 )
 
 // DefaultMaxBodyBytes is Options.MaxBodyBytes when zero.
@@ -511,8 +513,11 @@ func (s *Server) split(data []byte) ([][]byte, int, error) {
 }
 
 // eventID returns the document's event.id (a string, or a number's text),
-// or "".
+// or "". Strings, our documents' case, take the fast path.
 func eventID(doc []byte) string {
+	if m, _ := event.ReadMeta(doc); m.ID != nil {
+		return string(event.Unquote(nil, m.ID))
+	}
 	var probe struct {
 		Event struct {
 			ID json.RawMessage `json:"id"`
@@ -521,17 +526,8 @@ func eventID(doc []byte) string {
 	if json.Unmarshal(doc, &probe) != nil {
 		return ""
 	}
-	id := probe.Event.ID
-	switch {
-	case len(id) == 0 || string(id) == "null":
-		return ""
-	case id[0] == '"':
-		var str string
-		if json.Unmarshal(id, &str) != nil {
-			return ""
-		}
-		return str
-	case id[0] == '{' || id[0] == '[' || id[0] == 't' || id[0] == 'f':
+	switch id := probe.Event.ID; {
+	case len(id) == 0 || id[0] < '-' || id[0] > '9': // absent, null, object, array, bool
 		return ""
 	default:
 		return string(id)
