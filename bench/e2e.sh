@@ -82,6 +82,8 @@ if [ "$sink" = file ]; then
   lines=$(wc -l < "${OUT_DIR:-$work}/events.ndjson")
   bytes=$(stat -c %s "${OUT_DIR:-$work}/events.ndjson"); rm -f "${OUT_DIR:-$work}/events.ndjson"
 else
+  emucpu=$(awk '{print $14 + $15}' "/proc/$emupid/stat")
+  echo "emulator CPU      $(awk -v c="$emucpu" -v t="$tck" 'BEGIN {printf "%.2f", c / t}') s (whole run)"
   kill -INT $emupid; wait $emupid || true
   read -r lines requests bytes < <(awk '/^events / {print $2, $4, $6}' "$work/emu.out")
   echo "emulated $sink: $lines events in $requests requests, $bytes bytes on the wire ($((bytes / lines)) per event)"
