@@ -27,7 +27,9 @@ type demoTarget struct {
 }
 
 // emuOptions say where an emulator listens and whether it keeps events
-// (demo) or only counts them (bench: flat memory over millions).
+// (demo) or only counts them (bench: flat memory over millions, and as
+// little CPU as the protocol allows, since the emulator shares the
+// machine with the daemon it measures).
 type emuOptions struct {
 	addr  string
 	bench bool
@@ -36,7 +38,7 @@ type emuOptions struct {
 // demoTargets starts the emulator of each sink type the demo can show.
 var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarget, error){
 	"elasticsearch": func(ctx context.Context, o emuOptions) (*demoTarget, error) {
-		srv := esemu.New(esemu.Options{APIKeyID: "demo", APIKey: "demo-key", IDsOnly: o.bench})
+		srv := esemu.New(esemu.Options{APIKeyID: "demo", APIKey: "demo-key", DiscardDocs: o.bench})
 		if err := srv.Start(o.addr); err != nil {
 			return nil, err
 		}
@@ -83,7 +85,7 @@ var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarge
 		}, nil
 	},
 	"sentinel": func(ctx context.Context, o emuOptions) (*demoTarget, error) {
-		srv := sentinelemu.New(sentinelemu.Options{IDsOnly: o.bench})
+		srv := sentinelemu.New(sentinelemu.Options{DiscardRows: o.bench})
 		if err := srv.Start(o.addr); err != nil {
 			return nil, err
 		}
@@ -106,7 +108,7 @@ var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarge
 	},
 	"splunkhec": func(ctx context.Context, o emuOptions) (*demoTarget, error) {
 		const token = "00000000-0000-0000-0000-00000000demo"
-		srv := hecemu.New(hecemu.Options{Token: token, IDsOnly: o.bench})
+		srv := hecemu.New(hecemu.Options{Token: token, DiscardDocs: o.bench})
 		if err := srv.Start(o.addr); err != nil {
 			return nil, err
 		}
@@ -127,7 +129,7 @@ var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarge
 		}, nil
 	},
 	"syslog": func(ctx context.Context, o emuOptions) (*demoTarget, error) {
-		srv := syslogemu.New(syslogemu.Options{IDsOnly: o.bench})
+		srv := syslogemu.New(syslogemu.Options{DiscardDocs: o.bench})
 		if err := srv.Start(o.addr); err != nil {
 			return nil, err
 		}
@@ -147,7 +149,7 @@ var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarge
 		}, nil
 	},
 	"http": func(ctx context.Context, o emuOptions) (*demoTarget, error) {
-		srv := httpsink.New(httpsink.Options{IDsOnly: o.bench})
+		srv := httpsink.New(httpsink.Options{DiscardDocs: o.bench})
 		if err := srv.Start(o.addr); err != nil {
 			return nil, err
 		}
