@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -21,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alertrelay/alertrelay/internal/emulator/emuhttp"
 	"github.com/alertrelay/alertrelay/internal/testcert"
 )
 
@@ -96,13 +95,10 @@ type Server struct {
 	clients map[string]bool
 	pool    sync.Pool // *renderer
 
+	web *emuhttp.Server
+
 	mu       sync.Mutex
-	addr     string
-	tls      bool
 	certPEM  []byte
-	srv      *http.Server
-	served   chan struct{}
-	started  bool
 	closed   bool
 	cancels  []context.CancelFunc
 	gens     sync.WaitGroup
@@ -157,6 +153,7 @@ func New(opt Options) *Server {
 		s.clients[c] = true
 	}
 	s.pool.New = func() any { return &renderer{c: s.cat} }
+	s.web = emuhttp.New("cynet", s)
 	return s
 }
 
@@ -171,66 +168,37 @@ func (s *Server) Start(addr string) error { return s.start(addr, false) }
 func (s *Server) StartTLS(addr string) error { return s.start(addr, true) }
 
 func (s *Server) start(addr string, useTLS bool) error {
+	// s.mu is held throughout, so that Close cannot slip in between the
+	// check and the start, nor CertPEM see the server up without its CA.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.closed:
+	if s.closed {
 		return errors.New("cynet: server closed")
-	case s.started:
-		return errors.New("cynet: already started")
 	}
-	var cfg *tls.Config
-	if useTLS {
-		// Valid from an hour ago for a day, by the wall clock (not
-		// Options.Now: TLS verification uses the real time).
-		pki, err := testcert.New("")
-		if err != nil {
-			return fmt.Errorf("cynet: certificate: %w", err)
-		}
-		cfg = pki.ServerTLS(false)
-		cfg.NextProtos = []string{"h2", "http/1.1"}
-		s.certPEM = pki.CAPEM
+	if !useTLS {
+		return s.web.Start(addr)
 	}
-	ln, err := net.Listen("tcp", addr)
+	// Valid from an hour ago for a day, by the wall clock (not
+	// Options.Now: TLS verification uses the real time).
+	pki, err := testcert.New("")
 	if err != nil {
-		return fmt.Errorf("cynet: %w", err)
+		return fmt.Errorf("cynet: certificate: %w", err)
 	}
-	s.addr, s.tls = ln.Addr().String(), useTLS
-	srv := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig:         cfg,
-		// Dropped connections and failed handshakes are what tests
-		// provoke; keep them out of the test output.
-		ErrorLog: log.New(io.Discard, "", 0),
+	cfg := pki.ServerTLS(false)
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	if err := s.web.StartTLS(addr, cfg); err != nil {
+		return err
 	}
-	served := make(chan struct{})
-	if useTLS {
-		go func() { defer close(served); _ = srv.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { defer close(served); _ = srv.Serve(ln) }()
-	}
-	s.srv, s.served, s.started = srv, served, true
+	s.certPEM = pki.CAPEM
 	return nil
 }
 
 // URL is the base URL, "http://host:port" or "https://host:port", without a
 // trailing slash.
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tls {
-		return "https://" + s.addr
-	}
-	return "http://" + s.addr
-}
+func (s *Server) URL() string { return s.web.URL() }
 
 // Addr is the host:port the server listens on ("" before Start).
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr
-}
+func (s *Server) Addr() string { return s.web.Addr() }
 
 // CertPEM returns the PEM-encoded CA certificate that issued StartTLS's
 // server certificate (a client's trust root, tls.ca_file), or nil.
@@ -254,26 +222,20 @@ func (s *Server) Client() *http.Client {
 }
 
 // Close stops the generators, closes the listener and every connection, and
-// waits for the server to stop. It is idempotent. The alert store stays
-// readable.
+// waits for the server to stop. It is idempotent and returns nil (it is an
+// io.Closer). The alert store stays readable.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	cancels := s.cancels
 	s.cancels = nil
-	srv, served := s.srv, s.served
-	s.srv, s.served = nil, nil
 	s.mu.Unlock()
 	for _, c := range cancels {
 		c()
 	}
 	s.gens.Wait()
-	if srv == nil {
-		return nil
-	}
-	err := srv.Close()
-	<-served
-	return err
+	s.web.Close()
+	return nil
 }
 
 // ---- fault injection ----
@@ -413,14 +375,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests++
 	latency := s.latency
 	s.mu.Unlock()
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if !emuhttp.Delay(r.Context(), latency) {
+		return // the client went away meanwhile
 	}
 	switch p := r.URL.Path; p {
 	case TokenPath, TokenPathAlt:

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/alertrelay/alertrelay/internal/emulator/emuhttp"
 	"github.com/alertrelay/alertrelay/internal/event"
 )
 
@@ -29,16 +29,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	latency := s.latency
 	s.mu.Unlock()
 
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if !emuhttp.Delay(r.Context(), latency) {
+		return // the connection closed meanwhile
 	}
-	raw, err := readAll(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
+	raw, err := emuhttp.ReadAll(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
 	s.mu.Lock()
 	s.wire += int64(len(raw))
 	fail := s.failN > 0
@@ -158,7 +152,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, raw []byte, target
 	case "gzip":
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
 		if err == nil {
-			data, err = readAll(zr, 8*int64(len(raw)), s.opt.MaxBodyBytes+1)
+			data, err = emuhttp.ReadAll(zr, 8*int64(len(raw)), s.opt.MaxBodyBytes+1)
 		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "illegal_argument_exception", "failed to decompress the request body: "+err.Error())
@@ -575,15 +569,4 @@ func appendString(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, '"')
-}
-
-// readAll reads at most limit bytes of r into a buffer sized for about
-// size bytes (-1: unknown).
-func readAll(r io.Reader, size, limit int64) ([]byte, error) {
-	var buf bytes.Buffer
-	if size > 0 {
-		buf.Grow(int(min(size, limit) + bytes.MinRead))
-	}
-	_, err := buf.ReadFrom(io.LimitReader(r, limit))
-	return buf.Bytes(), err
 }

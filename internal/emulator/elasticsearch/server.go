@@ -53,16 +53,13 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/base64"
-	"errors"
-	"fmt"
-	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/alertrelay/alertrelay/internal/emulator/emuhttp"
 )
 
 // Defaults of Options.
@@ -128,15 +125,9 @@ type Server struct {
 	authBasic string // expected Authorization values; "" if not configured
 	authKey   string
 
-	mu      sync.Mutex
-	addr    string
-	tlsCfg  *tls.Config
-	srv     *http.Server
-	served  chan struct{}
-	started bool
-	down    bool
-	closed  bool
+	web *emuhttp.Server
 
+	mu              sync.Mutex
 	failN, failCode int
 	failRA          string
 	itemFailN       int
@@ -181,6 +172,7 @@ func New(opt Options) *Server {
 	if opt.APIKey != "" {
 		s.authKey = "ApiKey " + base64.StdEncoding.EncodeToString([]byte(opt.APIKeyID+":"+opt.APIKey))
 	}
+	s.web = emuhttp.New("elasticsearch emulator", s)
 	return s
 }
 
@@ -192,113 +184,26 @@ func (o Options) EncodedAPIKey() string {
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves plain
 // HTTP in the background.
-func (s *Server) Start(addr string) error { return s.start(addr, nil) }
+func (s *Server) Start(addr string) error { return s.web.Start(addr) }
 
 // StartTLS is Start over TLS with cfg, which must hold the server
 // certificate; set cfg.ClientAuth and cfg.ClientCAs to require client
 // certificates.
-func (s *Server) StartTLS(addr string, cfg *tls.Config) error {
-	if cfg == nil {
-		return errors.New("elasticsearch emulator: StartTLS needs a tls.Config")
-	}
-	return s.start(addr, cfg.Clone())
-}
-
-func (s *Server) start(addr string, cfg *tls.Config) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return errors.New("elasticsearch emulator: already started")
-	}
-	s.tlsCfg = cfg
-	if err := s.listenLocked(addr); err != nil {
-		return err
-	}
-	s.started = true
-	return nil
-}
-
-func (s *Server) listenLocked(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("elasticsearch emulator: %w", err)
-	}
-	s.addr = ln.Addr().String()
-	srv := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	served := make(chan struct{})
-	if s.tlsCfg != nil {
-		srv.TLSConfig = s.tlsCfg.Clone()
-		go func() { defer close(served); _ = srv.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { defer close(served); _ = srv.Serve(ln) }()
-	}
-	s.srv, s.served = srv, served
-	return nil
-}
-
-func (s *Server) stopLocked() {
-	if s.srv == nil {
-		return
-	}
-	_ = s.srv.Close()
-	<-s.served
-	s.srv, s.served = nil, nil
-}
+func (s *Server) StartTLS(addr string, cfg *tls.Config) error { return s.web.StartTLS(addr, cfg) }
 
 // URL is "http://host:port" or "https://host:port"; it stays the same
 // across SetDown.
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tlsCfg != nil {
-		return "https://" + s.addr
-	}
-	return "http://" + s.addr
-}
+func (s *Server) URL() string { return s.web.URL() }
 
 // Addr is the host:port the server listens on.
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr
-}
+func (s *Server) Addr() string { return s.web.Addr() }
 
 // Close stops the server for good. It is idempotent.
-func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	s.stopLocked()
-}
+func (s *Server) Close() { s.web.Close() }
 
 // SetDown(true) closes the listener and every open connection; SetDown(false)
 // listens again on the same address. Stored documents survive.
-func (s *Server) SetDown(down bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case !s.started:
-		return errors.New("elasticsearch emulator: not started")
-	case s.closed:
-		return errors.New("elasticsearch emulator: closed")
-	case down == s.down:
-		return nil
-	}
-	if down {
-		s.stopLocked()
-		s.down = true
-		return nil
-	}
-	if err := s.listenLocked(s.addr); err != nil {
-		return err
-	}
-	s.down = false
-	return nil
-}
+func (s *Server) SetDown(down bool) error { return s.web.SetDown(down) }
 
 // FailNext makes the next n requests, whatever they are, fail with status
 // and an Elasticsearch error body (429 es_rejected_execution_exception,

@@ -28,13 +28,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/alertrelay/alertrelay/internal/emulator/emuhttp"
 	"github.com/alertrelay/alertrelay/internal/event"
 )
 
@@ -69,14 +68,9 @@ type Options struct {
 type Server struct {
 	opt Options
 
+	web *emuhttp.Server
+
 	mu       sync.Mutex
-	addr     string      // host:port, fixed by the first Start
-	tlsCfg   *tls.Config // nil: plain HTTP
-	srv      *http.Server
-	served   chan struct{} // closed when srv's Serve returns
-	started  bool
-	down     bool
-	closed   bool
 	failN    int
 	failCode int
 	failRA   string
@@ -97,126 +91,35 @@ func New(opt Options) *Server {
 	if opt.MaxBodyBytes <= 0 {
 		opt.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	return &Server{opt: opt, ids: map[string]int{}}
+	s := &Server{opt: opt, ids: map[string]int{}}
+	s.web = emuhttp.New("httpsink", s)
+	return s
 }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves plain
 // HTTP in the background.
-func (s *Server) Start(addr string) error { return s.start(addr, nil) }
+func (s *Server) Start(addr string) error { return s.web.Start(addr) }
 
 // StartTLS is Start over TLS with cfg, which must hold the server
 // certificate; set cfg.ClientAuth and cfg.ClientCAs to require client
 // certificates. HTTP/2 is offered.
-func (s *Server) StartTLS(addr string, cfg *tls.Config) error {
-	if cfg == nil {
-		return errors.New("httpsink: StartTLS needs a tls.Config")
-	}
-	return s.start(addr, cfg.Clone())
-}
-
-func (s *Server) start(addr string, cfg *tls.Config) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return errors.New("httpsink: already started")
-	}
-	s.tlsCfg = cfg
-	if err := s.listenLocked(addr); err != nil {
-		return err
-	}
-	s.started = true
-	return nil
-}
-
-// listenLocked listens on addr and serves on a new http.Server (one that
-// was Closed cannot serve again).
-func (s *Server) listenLocked(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("httpsink: %w", err)
-	}
-	s.addr = ln.Addr().String()
-	srv := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		// Failed handshakes and dropped connections are what tests
-		// provoke; keep them out of the test output.
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
-	served := make(chan struct{})
-	if s.tlsCfg != nil {
-		srv.TLSConfig = s.tlsCfg.Clone()
-		go func() { defer close(served); _ = srv.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { defer close(served); _ = srv.Serve(ln) }()
-	}
-	s.srv, s.served = srv, served
-	return nil
-}
-
-// stopLocked closes the listener and every connection and waits for Serve
-// to return.
-func (s *Server) stopLocked() {
-	if s.srv == nil {
-		return
-	}
-	_ = s.srv.Close()
-	<-s.served
-	s.srv, s.served = nil, nil
-}
+func (s *Server) StartTLS(addr string, cfg *tls.Config) error { return s.web.StartTLS(addr, cfg) }
 
 // URL is "http://host:port" or "https://host:port"; it stays the same
 // across SetDown.
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tlsCfg != nil {
-		return "https://" + s.addr
-	}
-	return "http://" + s.addr
-}
+func (s *Server) URL() string { return s.web.URL() }
 
 // Addr is the host:port the server listens on.
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr
-}
+func (s *Server) Addr() string { return s.web.Addr() }
 
 // Close stops the server for good. It is idempotent.
-func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	s.stopLocked()
-}
+func (s *Server) Close() { s.web.Close() }
 
 // SetDown(true) closes the listener and every open connection, so that new
 // connections are refused and requests in flight fail. SetDown(false)
 // listens again on the same address. It returns an error if the server was
 // not started, is closed, or cannot listen again.
-func (s *Server) SetDown(down bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case !s.started:
-		return errors.New("httpsink: not started")
-	case s.closed:
-		return errors.New("httpsink: closed")
-	case down == s.down:
-		return nil
-	}
-	if down {
-		s.stopLocked()
-		s.down = true
-		return nil
-	}
-	if err := s.listenLocked(s.addr); err != nil {
-		return err
-	}
-	s.down = false
-	return nil
-}
+func (s *Server) SetDown(down bool) error { return s.web.SetDown(down) }
 
 // FailNext makes the next n requests, whatever they are, fail with status,
 // with a Retry-After header when retryAfter is not empty. Their documents
@@ -318,17 +221,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	latency := s.latency
 	s.mu.Unlock()
 
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if !emuhttp.Delay(r.Context(), latency) {
+		return // the connection closed meanwhile
 	}
 
-	raw, err := readAll(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
+	raw, err := emuhttp.ReadAll(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
 	s.mu.Lock()
 	s.wire += int64(len(raw))
 	fail := s.failN > 0
@@ -378,7 +275,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "gzip":
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
 		if err == nil {
-			data, err = readAll(zr, 8*int64(len(raw)), s.opt.MaxBodyBytes+1)
+			data, err = emuhttp.ReadAll(zr, 8*int64(len(raw)), s.opt.MaxBodyBytes+1)
 		}
 		if err != nil {
 			http.Error(w, "bad gzip body: "+err.Error(), http.StatusBadRequest)
@@ -432,17 +329,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = fmt.Fprintf(w, `{"accepted":%d}`+"\n", n)
-}
-
-// readAll reads at most limit bytes of r into a buffer sized for about
-// size bytes (-1: unknown).
-func readAll(r io.Reader, size, limit int64) ([]byte, error) {
-	var buf bytes.Buffer
-	if size > 0 {
-		buf.Grow(int(min(size, limit) + bytes.MinRead))
-	}
-	_, err := buf.ReadFrom(io.LimitReader(r, limit))
-	return buf.Bytes(), err
 }
 
 func (s *Server) authorized(r *http.Request) bool {

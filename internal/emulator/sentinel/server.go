@@ -47,16 +47,14 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"log"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/alertrelay/alertrelay/internal/emulator/emuhttp"
 )
 
 // Defaults of Options.
@@ -125,15 +123,9 @@ func (o *Options) setDefaults() {
 type Server struct {
 	opt Options
 
-	mu      sync.Mutex
-	addr    string
-	tlsCfg  *tls.Config
-	srv     *http.Server
-	served  chan struct{}
-	started bool
-	down    bool
-	closed  bool
+	web *emuhttp.Server
 
+	mu        sync.Mutex
 	secret    string               // current client secret
 	tokens    map[string]time.Time // issued token -> expiry
 	forbidden bool
@@ -159,7 +151,9 @@ type Server struct {
 // New returns a server that is not listening yet: call Start or StartTLS.
 func New(opt Options) *Server {
 	opt.setDefaults()
-	return &Server{opt: opt, secret: opt.ClientSecret, tokens: map[string]time.Time{}, ids: map[string]int{}}
+	s := &Server{opt: opt, secret: opt.ClientSecret, tokens: map[string]time.Time{}, ids: map[string]int{}}
+	s.web = emuhttp.New("sentinel emulator", s)
+	return s
 }
 
 // Options returns the options in force, defaults filled in: what a sink
@@ -168,114 +162,27 @@ func (s *Server) Options() Options { return s.opt }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves plain
 // HTTP in the background.
-func (s *Server) Start(addr string) error { return s.start(addr, nil) }
+func (s *Server) Start(addr string) error { return s.web.Start(addr) }
 
 // StartTLS is Start over TLS with cfg, which must hold the server
 // certificate; set cfg.ClientAuth and cfg.ClientCAs to require client
 // certificates.
-func (s *Server) StartTLS(addr string, cfg *tls.Config) error {
-	if cfg == nil {
-		return errors.New("sentinel emulator: StartTLS needs a tls.Config")
-	}
-	return s.start(addr, cfg.Clone())
-}
-
-func (s *Server) start(addr string, cfg *tls.Config) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return errors.New("sentinel emulator: already started")
-	}
-	s.tlsCfg = cfg
-	if err := s.listenLocked(addr); err != nil {
-		return err
-	}
-	s.started = true
-	return nil
-}
-
-func (s *Server) listenLocked(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("sentinel emulator: %w", err)
-	}
-	s.addr = ln.Addr().String()
-	srv := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0), // failed handshakes are what tests provoke
-	}
-	served := make(chan struct{})
-	if s.tlsCfg != nil {
-		srv.TLSConfig = s.tlsCfg.Clone()
-		go func() { defer close(served); _ = srv.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { defer close(served); _ = srv.Serve(ln) }()
-	}
-	s.srv, s.served = srv, served
-	return nil
-}
-
-func (s *Server) stopLocked() {
-	if s.srv == nil {
-		return
-	}
-	_ = s.srv.Close()
-	<-s.served
-	s.srv, s.served = nil, nil
-}
+func (s *Server) StartTLS(addr string, cfg *tls.Config) error { return s.web.StartTLS(addr, cfg) }
 
 // URL is "http://host:port" or "https://host:port": both the sink's
 // endpoint and its authority. It stays the same across SetDown.
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tlsCfg != nil {
-		return "https://" + s.addr
-	}
-	return "http://" + s.addr
-}
+func (s *Server) URL() string { return s.web.URL() }
 
 // Addr is the host:port the server listens on.
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr
-}
+func (s *Server) Addr() string { return s.web.Addr() }
 
 // Close stops the server for good. It is idempotent.
-func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	s.stopLocked()
-}
+func (s *Server) Close() { s.web.Close() }
 
 // SetDown(true) closes the listener and every open connection; new
 // connections are refused. SetDown(false) listens again on the same
 // address. Issued tokens stay valid.
-func (s *Server) SetDown(down bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case !s.started:
-		return errors.New("sentinel emulator: not started")
-	case s.closed:
-		return errors.New("sentinel emulator: closed")
-	case down == s.down:
-		return nil
-	}
-	if down {
-		s.stopLocked()
-		s.down = true
-		return nil
-	}
-	if err := s.listenLocked(s.addr); err != nil {
-		return err
-	}
-	s.down = false
-	return nil
-}
+func (s *Server) SetDown(down bool) error { return s.web.SetDown(down) }
 
 // FailNext makes the next n ingestion requests fail with status (429
 // TooManyRequests, 503 ServiceUnavailable, 500 InternalServerError...) and
@@ -534,7 +441,7 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request, dcr, stream
 	s.mu.Unlock()
 
 	limit := int64(s.opt.MaxBodyBytes)
-	raw, err := readAll(r.Body, r.ContentLength, limit+1)
+	raw, err := emuhttp.ReadAll(r.Body, r.ContentLength, limit+1)
 	s.mu.Lock()
 	s.wire += int64(len(raw))
 	fail := false
@@ -605,7 +512,7 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request, dcr, stream
 	case "gzip":
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
 		if err == nil {
-			data, err = readAll(zr, 8*int64(len(raw)), limit+1)
+			data, err = emuhttp.ReadAll(zr, 8*int64(len(raw)), limit+1)
 		}
 		if err != nil {
 			azureError(w, http.StatusBadRequest, "InvalidContentEncoding", "The body is not valid gzip: %v", err)
@@ -683,15 +590,4 @@ func (s *Server) authorized(r *http.Request) bool {
 	exp, ok := s.tokens[tok]
 	s.mu.Unlock()
 	return ok && time.Now().Before(exp)
-}
-
-// readAll reads at most limit bytes of r into a buffer sized for about
-// size bytes (-1: unknown).
-func readAll(r io.Reader, size, limit int64) ([]byte, error) {
-	var buf bytes.Buffer
-	if size > 0 {
-		buf.Grow(int(min(size, limit) + bytes.MinRead))
-	}
-	_, err := buf.ReadFrom(io.LimitReader(r, limit))
-	return buf.Bytes(), err
 }

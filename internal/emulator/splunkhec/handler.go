@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/alertrelay/alertrelay/internal/emulator/emuhttp"
 	"github.com/alertrelay/alertrelay/internal/event"
 )
 
@@ -42,7 +42,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	raw, err := readAll(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
+	raw, err := emuhttp.ReadAll(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
 	s.mu.Lock()
 	s.wire += int64(len(raw))
 	failing := false
@@ -188,7 +188,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, raw []byte) ([]b
 		}
 		var data []byte
 		if err == nil {
-			data, err = readAll(zr, 8*int64(len(raw)), s.opt.MaxBodyBytes+1)
+			data, err = emuhttp.ReadAll(zr, 8*int64(len(raw)), s.opt.MaxBodyBytes+1)
 			s.gzPool.Put(zr)
 		}
 		if err != nil {
@@ -207,17 +207,6 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, raw []byte) ([]b
 		http.Error(w, "unsupported Content-Encoding "+strconv.Quote(enc), http.StatusUnsupportedMediaType)
 		return nil, false
 	}
-}
-
-// readAll reads at most limit bytes of r into a buffer sized for about
-// size bytes (-1: unknown).
-func readAll(r io.Reader, size, limit int64) ([]byte, error) {
-	var buf bytes.Buffer
-	if size > 0 {
-		buf.Grow(int(min(size, limit) + bytes.MinRead))
-	}
-	_, err := buf.ReadFrom(io.LimitReader(r, limit))
-	return buf.Bytes(), err
 }
 
 // handleEvents checks and records an /event body.

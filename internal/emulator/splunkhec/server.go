@@ -35,14 +35,11 @@ package splunkhec
 
 import (
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"io"
-	"log"
-	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/alertrelay/alertrelay/internal/emulator/emuhttp"
 )
 
 // HEC reply codes and their texts, from Splunk's "Troubleshoot HTTP Event
@@ -168,14 +165,9 @@ type Server struct {
 	indexes map[string]bool
 	gzPool  sync.Pool
 
+	web *emuhttp.Server
+
 	mu       sync.Mutex
-	addr     string      // host:port, fixed by the first Start
-	tlsCfg   *tls.Config // nil: plain HTTP
-	srv      *http.Server
-	served   chan struct{} // closed when srv's Serve returns
-	started  bool
-	down     bool
-	closed   bool
 	failSkip int
 	failN    int
 	fail     fault
@@ -218,126 +210,34 @@ func New(opt Options) *Server {
 			s.indexes[ix] = true
 		}
 	}
+	s.web = emuhttp.New("splunkhec emulator", s)
 	return s
 }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves plain
 // HTTP in the background.
-func (s *Server) Start(addr string) error { return s.start(addr, nil) }
+func (s *Server) Start(addr string) error { return s.web.Start(addr) }
 
 // StartTLS is Start over TLS with cfg, which must hold the server
 // certificate; set cfg.ClientAuth and cfg.ClientCAs to require client
 // certificates.
-func (s *Server) StartTLS(addr string, cfg *tls.Config) error {
-	if cfg == nil {
-		return errors.New("splunkhec emulator: StartTLS needs a tls.Config")
-	}
-	return s.start(addr, cfg.Clone())
-}
-
-func (s *Server) start(addr string, cfg *tls.Config) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return errors.New("splunkhec emulator: already started")
-	}
-	s.tlsCfg = cfg
-	if err := s.listenLocked(addr); err != nil {
-		return err
-	}
-	s.started = true
-	return nil
-}
-
-// listenLocked listens on addr and serves on a new http.Server (one that
-// was Closed cannot serve again).
-func (s *Server) listenLocked(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("splunkhec emulator: %w", err)
-	}
-	s.addr = ln.Addr().String()
-	srv := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		// Failed handshakes and dropped connections are what tests
-		// provoke; keep them out of the test output.
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
-	served := make(chan struct{})
-	if s.tlsCfg != nil {
-		srv.TLSConfig = s.tlsCfg.Clone()
-		go func() { defer close(served); _ = srv.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { defer close(served); _ = srv.Serve(ln) }()
-	}
-	s.srv, s.served = srv, served
-	return nil
-}
-
-// stopLocked closes the listener and every connection and waits for Serve
-// to return.
-func (s *Server) stopLocked() {
-	if s.srv == nil {
-		return
-	}
-	_ = s.srv.Close()
-	<-s.served
-	s.srv, s.served = nil, nil
-}
+func (s *Server) StartTLS(addr string, cfg *tls.Config) error { return s.web.StartTLS(addr, cfg) }
 
 // URL is "http://host:port" or "https://host:port" (the sink's url); it
 // stays the same across SetDown.
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tlsCfg != nil {
-		return "https://" + s.addr
-	}
-	return "http://" + s.addr
-}
+func (s *Server) URL() string { return s.web.URL() }
 
 // Addr is the host:port the server listens on.
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr
-}
+func (s *Server) Addr() string { return s.web.Addr() }
 
 // Close stops the server for good. It is idempotent.
-func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	s.stopLocked()
-}
+func (s *Server) Close() { s.web.Close() }
 
 // SetDown(true) closes the listener and every open connection, so that new
 // connections are refused and requests in flight fail. SetDown(false)
 // listens again on the same address. Acknowledgement state is kept (a
 // real restart loses it: use NeverAckNext for that).
-func (s *Server) SetDown(down bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case !s.started:
-		return errors.New("splunkhec emulator: not started")
-	case s.closed:
-		return errors.New("splunkhec emulator: closed")
-	case down == s.down:
-		return nil
-	}
-	if down {
-		s.stopLocked()
-		s.down = true
-		return nil
-	}
-	if err := s.listenLocked(s.addr); err != nil {
-		return err
-	}
-	s.down = false
-	return nil
-}
+func (s *Server) SetDown(down bool) error { return s.web.SetDown(down) }
 
 // FailNext makes the next n requests to the event, raw and ack endpoints
 // fail with status and the reply {"text":CodeText(code),"code":code}, with
