@@ -20,40 +20,82 @@ type Meta struct {
 // every other member without decoding it. It never panics; on malformed
 // JSON it returns what it found before the fault and ok=false. The slices
 // alias doc.
-func ReadMeta(doc []byte) (m Meta, ok bool) {
+func ReadMeta(doc []byte) (m Meta, ok bool) { return readMeta(doc, true) }
+
+// ReadRouting is ReadMeta without Original, for the hot path of a sink: it
+// stops reading as soon as it has @timestamp and the event's id, dataset,
+// provider and kind, which our documents put first, so it skips the rest
+// (event.original and the vendor objects, most of the bytes). ok then
+// vouches only for what was read.
+func ReadRouting(doc []byte) (m Meta, ok bool) { return readMeta(doc, false) }
+
+func readMeta(doc []byte, original bool) (m Meta, ok bool) {
 	i := skipSpace(doc, 0)
 	if i >= len(doc) || doc[i] != '{' {
 		return m, false
 	}
-	ok = true
-	err := members(doc, i, func(key, val []byte) bool {
-		switch string(key) {
-		case "@timestamp":
-			m.Timestamp = strBody(val)
-		case "event":
-			if len(val) > 0 && val[0] == '{' {
-				if members(val, 0, func(k, v []byte) bool {
-					switch string(k) {
-					case "id":
-						m.ID = strBody(v)
-					case "dataset":
-						m.Dataset = strBody(v)
-					case "provider":
-						m.Provider = strBody(v)
-					case "kind":
-						m.Kind = strBody(v)
-					case "original":
-						m.Original = strBody(v)
-					}
-					return true
-				}) != nil {
-					ok = false
-				}
+	eventDone := false
+	eventMember := func(k, v []byte) bool {
+		switch string(k) {
+		case "id":
+			m.ID = strBody(v)
+		case "dataset":
+			m.Dataset = strBody(v)
+		case "provider":
+			m.Provider = strBody(v)
+		case "kind":
+			m.Kind = strBody(v)
+		case "original":
+			if original {
+				m.Original = strBody(v)
 			}
 		}
-		return true
+		// Without original, stop once the four are there.
+		return original || m.ID == nil || m.Dataset == nil || m.Provider == nil || m.Kind == nil
+	}
+	_, err := members(doc, i, func(key []byte, b []byte, at int) (int, bool, error) {
+		switch string(key) {
+		case "@timestamp":
+			end, ok := skipValue(b, at, 0)
+			if !ok {
+				return 0, false, metaError{}
+			}
+			m.Timestamp = strBody(b[at:end])
+			return end, !(eventDone && !original), nil
+		case "event":
+			if at < len(b) && b[at] == '{' {
+				var ok bool
+				end, err := members(b, at, func(k, bb []byte, vat int) (int, bool, error) {
+					end, ok := skipValue(bb, vat, 1)
+					if !ok {
+						return 0, false, metaError{}
+					}
+					return end, eventMember(k, bb[vat:end]), nil
+				})
+				if err != nil {
+					return 0, false, err
+				}
+				eventDone = true
+				if end < 0 { // stopped early: the rest of the event is not needed
+					if m.Timestamp != nil {
+						return -1, false, nil
+					}
+					// @timestamp comes later: find the event's end.
+					if end, ok = skipValue(b, at, 0); !ok {
+						return 0, false, metaError{}
+					}
+					return end, true, nil
+				}
+				return end, !(m.Timestamp != nil && !original), nil
+			}
+		}
+		end, ok := skipValue(b, at, 0)
+		if !ok {
+			return 0, false, metaError{}
+		}
+		return end, true, nil
 	})
-	return m, ok && err == nil
+	return m, err == nil
 }
 
 // strBody returns the body of a JSON string token, or nil if v is not one.
@@ -68,45 +110,50 @@ type metaError struct{}
 
 func (metaError) Error() string { return "malformed JSON" }
 
-// members calls fn with the raw key body and raw value of each member of the
-// object starting at b[i] == '{', until fn returns false.
-func members(b []byte, i int, fn func(key, val []byte) bool) error {
+// members walks the object starting at b[i] == '{'. For each member it
+// calls fn with the key's body and the offset of the value; fn skips or
+// reads the value and returns where it ends and whether to go on. members
+// returns the offset after the object, or -1 if fn stopped it early.
+func members(b []byte, i int, fn func(key, b []byte, at int) (end int, more bool, err error)) (int, error) {
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return nil
+		return i + 1, nil
 	}
 	for {
 		if i >= len(b) || b[i] != '"' {
-			return metaError{}
+			return 0, metaError{}
 		}
 		ke, ok := skipString(b, i)
 		if !ok {
-			return metaError{}
+			return 0, metaError{}
 		}
 		key := b[i+1 : ke-1]
 		i = skipSpace(b, ke)
 		if i >= len(b) || b[i] != ':' {
-			return metaError{}
+			return 0, metaError{}
 		}
 		i = skipSpace(b, i+1)
-		ve, ok := skipValue(b, i, 0)
-		if !ok {
-			return metaError{}
+		if i >= len(b) {
+			return 0, metaError{}
 		}
-		if !fn(key, b[i:ve]) {
-			return nil
+		ve, more, err := fn(key, b, i)
+		if err != nil {
+			return 0, err
+		}
+		if !more {
+			return -1, nil
 		}
 		i = skipSpace(b, ve)
 		if i >= len(b) {
-			return metaError{}
+			return 0, metaError{}
 		}
 		switch b[i] {
 		case ',':
 			i = skipSpace(b, i+1)
 		case '}':
-			return nil
+			return i + 1, nil
 		default:
-			return metaError{}
+			return 0, metaError{}
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -21,7 +23,7 @@ func TestReadMeta(t *testing.T) {
 		{"not strings", `{"@timestamp":5,"event":{"id":7,"dataset":null}}`, "", "", "", "", "", "", true},
 		{"event not object", `{"event":"x","@timestamp":"t"}`, "t", "", "", "", "", "", true},
 		{"empty", `{}`, "", "", "", "", "", "", true},
-		{"truncated", `{"@timestamp":"t","event":{"id":"i","data`, "t", "", "", "", "", "", false},
+		{"truncated", `{"@timestamp":"t","event":{"id":"i","data`, "t", "i", "", "", "", "", false},
 		{"not an object", `[1,2]`, "", "", "", "", "", "", false},
 		{"garbage", `{"a" 1}`, "", "", "", "", "", "", false},
 	} {
@@ -30,6 +32,33 @@ func TestReadMeta(t *testing.T) {
 		want := []string{tc.ts, tc.id, tc.dataset, tc.provider, tc.kind, tc.original}
 		if diff := cmp.Diff(want, got); diff != "" || ok != tc.ok {
 			t.Errorf("%s: ok=%v (want %v), diff (-want +got):\n%s", tc.name, ok, tc.ok, diff)
+		}
+	}
+}
+
+// TestReadRouting: on every golden document, and on the table's, what
+// ReadRouting finds equals ReadMeta's fields other than Original, whatever
+// the members' order.
+func TestReadRouting(t *testing.T) {
+	var docs [][]byte
+	for _, f := range []string{"../normalize/testdata/cybertrace_kv.golden.ndjson", "../normalize/testdata/cynet_alerts.golden.ndjson"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, bytes.Split(bytes.TrimSpace(b), []byte("\n"))...)
+	}
+	docs = append(docs,
+		[]byte(`{"event":{"provider":"p","id":"i","kind":"k","dataset":"d","original":"o"},"@timestamp":"t","x":1}`),
+		[]byte(`{"x":[1,2],"event":{"id":"i"},"@timestamp":"t"}`),
+		[]byte(`{"@timestamp":"t","event":{"original":"o","id":"i","dataset":"d","provider":"p","kind":"k"}}`),
+	)
+	for _, d := range docs {
+		full, _ := ReadMeta(d)
+		full.Original = nil
+		fast, ok := ReadRouting(d)
+		if !ok || !cmp.Equal(full, fast) {
+			t.Errorf("ReadRouting(%.80s...) = %+v, %v; ReadMeta gives %+v", d, fast, ok, full)
 		}
 	}
 }
@@ -63,15 +92,31 @@ func FuzzReadMeta(f *testing.F) {
 			}
 		}
 		_ = Unquote(nil, m.Original)
+		if ok {
+			r, rok := ReadRouting(b)
+			m.Original = nil
+			if !rok || !cmp.Equal(m, r) {
+				t.Fatalf("ReadRouting %+v %v, ReadMeta %+v on %q", r, rok, m, b)
+			}
+		}
 	})
 }
 
 func BenchmarkReadMeta(b *testing.B) {
 	doc := []byte(`{"@timestamp":"2025-03-01T08:01:05.123Z","event":{"id":"0000000001a0000000000001","kind":"alert","category":["threat"],"type":["indicator"],"dataset":"cybertrace.detection","module":"cybertrace","provider":"ct","created":"2025-03-01T08:01:05.123Z","original":"- category=KL_Malicious_Hash_MD5 matchedIndicator=776735A8CA96DB15B422879DA599F474 url=- src=- ip=- md5=776735A8CA96DB15B422879DA599F474"},"observer":{"vendor":"Kaspersky","product":"CyberTrace"},"threat":{"feed":{"name":"KL_Malicious_Hash_MD5"}}}`)
 	b.SetBytes(int64(len(doc)))
-	for b.Loop() {
-		if _, ok := ReadMeta(doc); !ok {
-			b.Fatal("not ok")
+	b.Run("ReadMeta", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := ReadMeta(doc); !ok {
+				b.Fatal("not ok")
+			}
 		}
-	}
+	})
+	b.Run("ReadRouting", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := ReadRouting(doc); !ok {
+				b.Fatal("not ok")
+			}
+		}
+	})
 }

@@ -338,3 +338,19 @@ func TestReadAll(t *testing.T) {
 		t.Errorf("ReadAll of a failing reader: %v, want %v", err, boom)
 	}
 }
+
+func TestBufferPool(t *testing.T) {
+	var bp BufferPool
+	for _, in := range []string{"first body", strings.Repeat("x", 100000), "", "short again"} {
+		data, release, err := bp.Read(strings.NewReader(in), int64(len(in)), 1<<20)
+		if err != nil || string(data) != in {
+			t.Fatalf("Read(%d bytes) = %d bytes, %v", len(in), len(data), err)
+		}
+		release()
+	}
+	data, release, _ := bp.Read(strings.NewReader("0123456789"), -1, 4)
+	defer release()
+	if string(data) != "0123" {
+		t.Errorf("limit 4: %q", data)
+	}
+}

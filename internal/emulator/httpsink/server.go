@@ -401,7 +401,7 @@ func (s *Server) split(data []byte) ([][]byte, int, error) {
 // eventID returns the document's event.id (a string, or a number's text),
 // or "". Strings, our documents' case, take the fast path.
 func eventID(doc []byte) string {
-	if m, _ := event.ReadMeta(doc); m.ID != nil {
+	if m, _ := event.ReadRouting(doc); m.ID != nil {
 		return string(event.Unquote(nil, m.ID))
 	}
 	var probe struct {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
-	"github.com/alertrelay/alertrelay/internal/emulator/emuhttp"
 	"github.com/alertrelay/alertrelay/internal/event"
 )
 
@@ -42,7 +41,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	raw, err := emuhttp.ReadAll(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
+	raw, release, err := s.bufs.Read(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
+	defer release() // everything kept is copied out of the body
 	s.mu.Lock()
 	s.wire += int64(len(raw))
 	failing := false
@@ -103,10 +103,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	data, ok := s.decode(w, r, raw)
+	data, release, ok := s.decode(w, r, raw)
 	if !ok {
 		return
 	}
+	defer release()
 	switch kind {
 	case "ack":
 		s.ack(w, channel, data)
@@ -173,11 +174,12 @@ func (s *Server) authenticate(r *http.Request) (int, int) {
 	return 0, -1
 }
 
-// decode undoes Content-Encoding; on failure it has answered.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request, raw []byte) ([]byte, bool) {
+// decode undoes Content-Encoding; on failure it has answered. The caller
+// calls release once done with the data.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, raw []byte) (data []byte, release func(), ok bool) {
 	switch enc := r.Header.Get("Content-Encoding"); enc {
 	case "", "identity":
-		return raw, true
+		return raw, func() {}, true
 	case "gzip":
 		zr, _ := s.gzPool.Get().(*gzip.Reader)
 		var err error
@@ -187,25 +189,28 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, raw []byte) ([]b
 			err = zr.Reset(bytes.NewReader(raw))
 		}
 		var data []byte
+		release := func() {}
 		if err == nil {
-			data, err = emuhttp.ReadAll(zr, 8*int64(len(raw)), s.opt.MaxBodyBytes+1)
+			data, release, err = s.bufs.Read(zr, 10*int64(len(raw)), s.opt.MaxBodyBytes+1)
 			s.gzPool.Put(zr)
 		}
 		if err != nil {
+			release()
 			writeReply(w, http.StatusBadRequest, CodeInvalidDataFormat, CodeText(CodeInvalidDataFormat), "")
-			return nil, false
+			return nil, nil, false
 		}
 		if int64(len(data)) > s.opt.MaxBodyBytes {
+			release()
 			http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
-			return nil, false
+			return nil, nil, false
 		}
 		s.mu.Lock()
 		s.gzipped++
 		s.mu.Unlock()
-		return data, true
+		return data, release, true
 	default:
 		http.Error(w, "unsupported Content-Encoding "+strconv.Quote(enc), http.StatusUnsupportedMediaType)
-		return nil, false
+		return nil, nil, false
 	}
 }
 
@@ -324,7 +329,7 @@ func (s *Server) record(evs []Event, n int, channel string, ack bool) int64 {
 
 // eventID returns the event.id of a JSON document, or "".
 func eventID(doc []byte) string {
-	m, _ := event.ReadMeta(doc)
+	m, _ := event.ReadRouting(doc)
 	if m.ID == nil {
 		return ""
 	}

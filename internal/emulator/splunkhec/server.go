@@ -164,6 +164,7 @@ type Server struct {
 	opt     Options
 	indexes map[string]bool
 	gzPool  sync.Pool
+	bufs    emuhttp.BufferPool // request bodies, raw and decompressed
 
 	web *emuhttp.Server
 

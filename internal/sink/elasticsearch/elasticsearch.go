@@ -343,7 +343,7 @@ func (s *Sink) encode(b *event.Batch) {
 	var idScratch []byte
 	for i, n := 0, b.Len(); i < n; i++ {
 		doc := b.Doc(i)
-		m, _ := event.ReadMeta(doc) // what it found is usable even if !ok
+		m, _ := event.ReadRouting(doc) // what it found is usable even if !ok
 		if s.dataStream {
 			buf = append(buf, s.opPrefix...)
 		} else {

@@ -335,7 +335,7 @@ func (s *Sink) Write(ctx context.Context, b *event.Batch) error {
 		size := len(b.Doc(i))
 		doc := f.buf[off : off+size : off+size]
 		off += size + 1
-		m, _ := event.ReadMeta(doc) // a malformed document still goes, keyless
+		m, _ := event.ReadRouting(doc) // a malformed document still goes, keyless
 		topic, ok := s.tpl.expand(m.Provider, m.Dataset)
 		if !ok {
 			f.errs[i], f.done[i] = errInvalidTopic, true

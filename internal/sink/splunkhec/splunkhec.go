@@ -278,7 +278,7 @@ func (s *Sink) encodeEvents(b *event.Batch) {
 	order, ends, buf := s.order[:0], s.ends[:0], s.buf[:0]
 	for i := range n {
 		doc := b.Doc(i)
-		m, _ := event.ReadMeta(doc)
+		m, _ := event.ReadRouting(doc)
 		r := s.routeFor(m.Provider, m.Dataset)
 		s.docRoute[i] = r
 		buf = appendEnvelope(buf, r, m.Timestamp, doc)
@@ -479,8 +479,10 @@ func (e *partialRetry) Error() string {
 
 func (e *partialRetry) Unwrap() []error { return []error{e.partial, e.retry} }
 
-// maxCompressors bounds the requests of one batch compressed in parallel.
-const maxCompressors = 4
+// maxCompressors bounds the requests of one batch compressed in parallel
+// (a 4 MiB batch is five 1 MB requests; each compressor keeps its writer
+// and output buffer, a few hundred KB).
+const maxCompressors = 16
 
 // compress gzips the bodies of a batch of 2 to maxCompressors requests in
 // parallel, into s.zbodies, on goroutines that end before it returns:
