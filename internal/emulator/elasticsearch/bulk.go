@@ -32,7 +32,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !emuhttp.Delay(r.Context(), latency) {
 		return // the connection closed meanwhile
 	}
-	raw, err := emuhttp.ReadAll(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
+	raw, release, err := s.bufs.Read(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
+	defer release() // what is kept (stored sources) is copied out
 	s.mu.Lock()
 	s.wire += int64(len(raw))
 	fail := s.failN > 0
@@ -152,7 +153,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, raw []byte, target
 	case "gzip":
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
 		if err == nil {
-			data, err = emuhttp.ReadAll(zr, 8*int64(len(raw)), s.opt.MaxBodyBytes+1)
+			var release func()
+			data, release, err = s.bufs.Read(zr, 10*int64(len(raw)), s.opt.MaxBodyBytes+1)
+			defer release()
 		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "illegal_argument_exception", "failed to decompress the request body: "+err.Error())

@@ -125,7 +125,8 @@ type Server struct {
 	authBasic string // expected Authorization values; "" if not configured
 	authKey   string
 
-	web *emuhttp.Server
+	web  *emuhttp.Server
+	bufs emuhttp.BufferPool // request bodies, raw and decompressed
 
 	mu              sync.Mutex
 	failN, failCode int
