@@ -2,13 +2,12 @@ package elasticsearch
 
 import (
 	"fmt"
-	"net/textproto"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/config"
+	"github.com/alertrelay/alertrelay/internal/httpclient"
 	"github.com/alertrelay/alertrelay/internal/tlsclient"
 )
 
@@ -142,13 +141,6 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// reservedHeaders are set by the sink or the HTTP client.
-var reservedHeaders = map[string]bool{
-	"Content-Length": true, "Content-Encoding": true, "Content-Type": true,
-	"Transfer-Encoding": true, "Connection": true, "Keep-Alive": true,
-	"Upgrade": true, "Te": true, "Trailer": true, "Host": true, "Expect": true,
-}
-
 // Validate returns every problem in c as a *config.FieldError keyed by the
 // YAML path of the setting. It reads no file (New loads the TLS files).
 // Messages never quote URLs, header values or credentials.
@@ -198,7 +190,7 @@ func (c *Config) Validate() []error {
 	default:
 		add("mode", "want %s or %s, got %q", ModeDataStream, ModeIndex, c.Mode)
 	}
-	if !validHeaderValue(c.Pipeline) || strings.ContainsAny(c.Pipeline, " ") {
+	if !httpclient.ValidHeaderValue(c.Pipeline) || strings.ContainsAny(c.Pipeline, " ") {
 		add("pipeline", "contains a space or a control character")
 	}
 	if c.Compression != CompressionNone && c.Compression != CompressionGzip {
@@ -211,25 +203,7 @@ func (c *Config) Validate() []error {
 		add("max_body_bytes", "must be 0 (never split) or at least %d, got %d", MinMaxBodyBytes, c.MaxBodyBytes)
 	}
 
-	names := make([]string, 0, len(c.Headers))
-	for k := range c.Headers {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		field := "headers." + k
-		switch canon := textproto.CanonicalMIMEHeaderKey(k); {
-		case !validHeaderName(k):
-			add(field, "is not a valid header name")
-		case reservedHeaders[canon]:
-			add(field, "is set by the sink and cannot be configured")
-		case canon == "Authorization" && c.Auth != nil:
-			add(field, "conflicts with auth: set one or the other")
-		}
-		if !validHeaderValue(c.Headers[k]) {
-			add(field, "value contains a control character (CR, LF, NUL...)")
-		}
-	}
+	errs = append(errs, httpclient.ValidateHeaders(c.Headers, c.Auth != nil, "Content-Type")...)
 
 	if a := c.Auth; a != nil {
 		basic := a.Username != "" || a.Password.IsSet()
@@ -239,7 +213,7 @@ func (c *Config) Validate() []error {
 		case !a.APIKey.IsSet() && !basic:
 			add("auth", "set api_key or username and password")
 		case a.APIKey.IsSet():
-			if !validHeaderValue(a.APIKey.Reveal()) || strings.ContainsAny(a.APIKey.Reveal(), " ") {
+			if !httpclient.ValidHeaderValue(a.APIKey.Reveal()) || strings.ContainsAny(a.APIKey.Reveal(), " ") {
 				add("auth.api_key", "contains a space or a control character")
 			}
 		default:
@@ -248,7 +222,7 @@ func (c *Config) Validate() []error {
 				add("auth.username", "is required with auth.password")
 			case strings.Contains(a.Username, ":"):
 				add("auth.username", "must not contain ':'")
-			case !validHeaderValue(a.Username):
+			case !httpclient.ValidHeaderValue(a.Username):
 				add("auth.username", "contains a control character")
 			}
 			if !a.Password.IsSet() {
@@ -333,34 +307,6 @@ func checkNameChars(s string) string {
 		}
 	}
 	return ""
-}
-
-// validHeaderName reports whether k is an RFC 9110 token.
-func validHeaderName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether v has no control character other than
-// horizontal tab.
-func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // TLSConfig configures the TLS client: see tlsclient.Config.

@@ -2,11 +2,11 @@ package http
 
 import (
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/config"
+	"github.com/alertrelay/alertrelay/internal/httpclient"
 	"github.com/alertrelay/alertrelay/internal/tlsclient"
 )
 
@@ -118,21 +118,6 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// reservedHeaders are set by the sink or the HTTP client and may not be
-// configured.
-var reservedHeaders = map[string]bool{
-	"Content-Length":    true,
-	"Content-Encoding":  true,
-	"Transfer-Encoding": true,
-	"Connection":        true,
-	"Keep-Alive":        true,
-	"Upgrade":           true,
-	"Te":                true,
-	"Trailer":           true,
-	"Host":              true,
-	"Expect":            true,
-}
-
 // Validate returns every problem in c as a *config.FieldError keyed by the
 // YAML path of the setting. It does not read the TLS files (New does).
 // Messages never quote the URL, header values or credentials, which may be
@@ -182,25 +167,7 @@ func (c *Config) Validate() []error {
 		add("max_body_bytes", "must be 0 (never split) or at least %d, got %d", MinMaxBodyBytes, c.MaxBodyBytes)
 	}
 
-	names := make([]string, 0, len(c.Headers))
-	for k := range c.Headers {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		field := "headers." + k
-		switch canon := canonicalHeader(k); {
-		case !validHeaderName(k):
-			add(field, "is not a valid header name")
-		case reservedHeaders[canon]:
-			add(field, "is set by the sink and cannot be configured")
-		case canon == "Authorization" && c.Auth != nil:
-			add(field, "conflicts with auth: set one or the other")
-		}
-		if !validHeaderValue(c.Headers[k]) {
-			add(field, "value contains a control character (CR, LF, NUL...)")
-		}
-	}
+	errs = append(errs, httpclient.ValidateHeaders(c.Headers, c.Auth != nil)...)
 
 	if a := c.Auth; a != nil {
 		switch {
@@ -209,7 +176,7 @@ func (c *Config) Validate() []error {
 		case !a.BearerToken.IsSet() && a.Basic == nil:
 			add("auth", "set exactly one of bearer_token or basic")
 		}
-		if a.BearerToken.IsSet() && !validHeaderValue(a.BearerToken.Reveal()) {
+		if a.BearerToken.IsSet() && !httpclient.ValidHeaderValue(a.BearerToken.Reveal()) {
 			add("auth.bearer_token", "contains a control character (CR, LF, NUL...)")
 		}
 		if b := a.Basic; b != nil {
@@ -218,7 +185,7 @@ func (c *Config) Validate() []error {
 				add("auth.basic.username", "is required")
 			case strings.Contains(b.Username, ":"):
 				add("auth.basic.username", "must not contain ':'")
-			case !validHeaderValue(b.Username):
+			case !httpclient.ValidHeaderValue(b.Username):
 				add("auth.basic.username", "contains a control character")
 			}
 			if !b.Password.IsSet() {
@@ -234,48 +201,4 @@ func (c *Config) Validate() []error {
 		errs = append(errs, t.Validate()...)
 	}
 	return errs
-}
-
-// canonicalHeader is textproto's canonical form of an ASCII header name.
-func canonicalHeader(k string) string {
-	b := []byte(k)
-	upper := true
-	for i, c := range b {
-		switch {
-		case upper && 'a' <= c && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		case !upper && 'A' <= c && c <= 'Z':
-			b[i] = c - 'A' + 'a'
-		}
-		upper = c == '-'
-	}
-	return string(b)
-}
-
-// validHeaderName reports whether k is an RFC 9110 token.
-func validHeaderName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether v has no control character other than
-// horizontal tab.
-func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

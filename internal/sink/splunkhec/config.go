@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/config"
+	"github.com/alertrelay/alertrelay/internal/httpclient"
 	"github.com/alertrelay/alertrelay/internal/tlsclient"
 )
 
@@ -200,7 +201,7 @@ func (c *Config) Validate() []error {
 
 	if !c.Token.IsSet() {
 		add("token", "is required")
-	} else if !validHeaderValue(c.Token.Reveal()) {
+	} else if !httpclient.ValidHeaderValue(c.Token.Reveal()) {
 		add("token", "contains a control character (CR, LF, NUL...)")
 	}
 
@@ -307,17 +308,6 @@ func IsGUID(s string) bool {
 			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
 				return false
 			}
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether v has no control character other than
-// horizontal tab.
-func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
 		}
 	}
 	return true
