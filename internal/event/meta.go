@@ -30,7 +30,7 @@ func ReadMeta(doc []byte) (m Meta, ok bool) { return readMeta(doc, true) }
 func ReadRouting(doc []byte) (m Meta, ok bool) { return readMeta(doc, false) }
 
 func readMeta(doc []byte, original bool) (m Meta, ok bool) {
-	i := skipSpace(doc, 0)
+	i := SkipSpace(doc, 0)
 	if i >= len(doc) || doc[i] != '{' {
 		return m, false
 	}
@@ -115,7 +115,7 @@ func (metaError) Error() string { return "malformed JSON" }
 // reads the value and returns where it ends and whether to go on. members
 // returns the offset after the object, or -1 if fn stopped it early.
 func members(b []byte, i int, fn func(key, b []byte, at int) (end int, more bool, err error)) (int, error) {
-	i = skipSpace(b, i+1)
+	i = SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, nil
 	}
@@ -128,11 +128,11 @@ func members(b []byte, i int, fn func(key, b []byte, at int) (end int, more bool
 			return 0, metaError{}
 		}
 		key := b[i+1 : ke-1]
-		i = skipSpace(b, ke)
+		i = SkipSpace(b, ke)
 		if i >= len(b) || b[i] != ':' {
 			return 0, metaError{}
 		}
-		i = skipSpace(b, i+1)
+		i = SkipSpace(b, i+1)
 		if i >= len(b) {
 			return 0, metaError{}
 		}
@@ -143,13 +143,13 @@ func members(b []byte, i int, fn func(key, b []byte, at int) (end int, more bool
 		if !more {
 			return -1, nil
 		}
-		i = skipSpace(b, ve)
+		i = SkipSpace(b, ve)
 		if i >= len(b) {
 			return 0, metaError{}
 		}
 		switch b[i] {
 		case ',':
-			i = skipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 		case '}':
 			return i + 1, nil
 		default:
@@ -158,14 +158,53 @@ func members(b []byte, i int, fn func(key, b []byte, at int) (end int, more bool
 	}
 }
 
-func skipSpace(b []byte, i int) int {
+// The scanners below are exported for the sinks and emulators that pick a
+// few members out of JSON they do not decode (bulk replies, action lines,
+// request bodies). They check structure, which is what a router needs and
+// what keeps them fast; where the grammar matters, callers check the
+// values they use, or run encoding/json.Valid.
+
+// SkipSpace returns the offset of the first byte of b at or after i (which
+// must not be negative) that is not JSON white space (space, tab, line
+// feed, carriage return): i when b[i] is not white space, len(b) when only
+// white space is left.
+func SkipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return i
 }
 
-// skipString returns the offset after the string token at b[i] == '"'.
+// SkipString returns the offset just after the JSON string token that
+// starts at b[i]. The token ends at the first quote after b[i] that no
+// backslash escapes (a backslash escapes the byte after it); escapes,
+// control characters and UTF-8 are not checked. ok is false when b[i] is
+// not a quote or the string is not closed. b[i+1:end-1] is the string's
+// body, still escaped (see Unquote).
+func SkipString(b []byte, i int) (end int, ok bool) {
+	if i < 0 || i >= len(b) || b[i] != '"' {
+		return 0, false
+	}
+	return skipString(b, i)
+}
+
+// SkipValue returns the offset just after the JSON value that starts at
+// b[i] (white space before it is not skipped). It checks structure:
+// brackets and braces match, strings are closed (as SkipString has it),
+// members are "key": value and separated by commas, as are elements. A
+// number or literal is taken as any run of bytes up to a comma, closing
+// bracket or brace, or white space, so that SkipValue accepts every valid
+// value and some invalid ones (tru, 1x). Nesting more than maxDepth (512)
+// levels below b[i] is refused, so that hostile input cannot exhaust the
+// stack. ok is false when the value is malformed or truncated.
+func SkipValue(b []byte, i int) (end int, ok bool) {
+	if i < 0 {
+		return 0, false
+	}
+	return skipValue(b, i, 0)
+}
+
+// skipString is SkipString when b[i] is known to be '"'.
 func skipString(b []byte, i int) (int, bool) {
 	for i++; i < len(b); i++ {
 		switch b[i] {
@@ -181,8 +220,7 @@ func skipString(b []byte, i int) (int, bool) {
 // maxDepth bounds nesting, so that hostile input cannot exhaust the stack.
 const maxDepth = 512
 
-// skipValue returns the offset after the JSON value at b[i]. It checks
-// structure, not the grammar of numbers and literals.
+// skipValue is SkipValue for a value at the given depth of nesting.
 func skipValue(b []byte, i, depth int) (int, bool) {
 	if i >= len(b) || depth > maxDepth {
 		return 0, false
@@ -195,7 +233,7 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 		if b[i] == '[' {
 			close = ']'
 		}
-		i = skipSpace(b, i+1)
+		i = SkipSpace(b, i+1)
 		if i < len(b) && b[i] == close {
 			return i + 1, true
 		}
@@ -208,23 +246,23 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 				if !ok {
 					return 0, false
 				}
-				i = skipSpace(b, ke)
+				i = SkipSpace(b, ke)
 				if i >= len(b) || b[i] != ':' {
 					return 0, false
 				}
-				i = skipSpace(b, i+1)
+				i = SkipSpace(b, i+1)
 			}
 			e, ok := skipValue(b, i, depth+1)
 			if !ok {
 				return 0, false
 			}
-			i = skipSpace(b, e)
+			i = SkipSpace(b, e)
 			if i >= len(b) {
 				return 0, false
 			}
 			switch b[i] {
 			case ',':
-				i = skipSpace(b, i+1)
+				i = SkipSpace(b, i+1)
 			case close:
 				return i + 1, true
 			default:

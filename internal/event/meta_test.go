@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -116,6 +117,101 @@ func BenchmarkReadMeta(b *testing.B) {
 		for b.Loop() {
 			if _, ok := ReadRouting(doc); !ok {
 				b.Fatal("not ok")
+			}
+		}
+	})
+}
+
+func TestSkip(t *testing.T) {
+	nested := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	for _, tc := range []struct {
+		in  string
+		at  int
+		end int // -1: not ok
+	}{
+		{`"abc"x`, 0, 5},
+		{`"a\"b\\"c"`, 0, 8},
+		{`"unterminated\"`, 0, -1},
+		{`{"a":[1,{"b":null}],"c":"}"} x`, 0, 28},
+		{`{ "a" : 1 , "b" : [ ] }`, 0, 23},
+		{`[1,2]]`, 0, 5},
+		{`-1.5e3,`, 0, 6},
+		{`x[1]`, 1, 4},
+		{`{"a" 1}`, 0, -1},
+		{`{"a":}`, 0, -1},
+		{`{1:2}`, 0, -1},
+		{`[1,]`, 0, -1},
+		{`[1}`, 0, -1},
+		{`{"a":1`, 0, -1},
+		{``, 0, -1},
+		{`}`, 0, -1},
+		{`1`, -1, -1},
+		{`1`, 2, -1},
+		{nested(maxDepth + 1), 0, 2 * (maxDepth + 1)},
+		{nested(maxDepth + 2), 0, -1},
+	} {
+		end, ok := SkipValue([]byte(tc.in), tc.at)
+		if ok != (tc.end >= 0) || ok && end != tc.end {
+			t.Errorf("SkipValue(%.40q, %d) = %d, %v; want %d", tc.in, tc.at, end, ok, tc.end)
+		}
+	}
+	if end, ok := SkipString([]byte(`x"a\"b"`), 1); !ok || end != 7 {
+		t.Errorf("SkipString = %d, %v; want 7", end, ok)
+	}
+	for _, at := range []int{-1, 0, 7} {
+		if _, ok := SkipString([]byte(`x"a\"b"`), at); ok {
+			t.Errorf("SkipString at %d: ok, want not a string", at)
+		}
+	}
+	if got := SkipSpace([]byte(" \t\r\n x "), 0); got != 5 {
+		t.Errorf("SkipSpace = %d, want 5", got)
+	}
+	if got := SkipSpace([]byte("x  "), 1); got != 3 {
+		t.Errorf("SkipSpace at the end = %d, want 3", got)
+	}
+}
+
+// FuzzSkipValue checks the exported scanners against encoding/json: on
+// valid JSON, SkipValue ends where the value ends, and inside an array
+// where each element does (SkipString where a string does); on any input
+// they never panic and stay in bounds.
+func FuzzSkipValue(f *testing.F) {
+	for _, s := range []string{
+		`{"a":[1,{"b":null}],"c":"d\"e"}`, ` [ 1 , "x\\" , true, {}, [] ] `, `"\u00e9\\"`, `-1.5e+3`,
+		`{"a" 1}`, `[1,]`, `{"a":}`, `"unterminated`, `[[[[{"a":[]}]]]]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		i := SkipSpace(b, 0)
+		end, ok := SkipValue(b, i)
+		if ok && (end <= i || end > len(b)) {
+			t.Fatalf("SkipValue(%q, %d) = %d out of bounds", b, i, end)
+		}
+		if i < len(b) && b[i] == '"' {
+			if se, sok := SkipString(b, i); se != end || sok != ok {
+				t.Fatalf("on %q SkipString = %d, %v, SkipValue = %d, %v", b, se, sok, end, ok)
+			}
+		}
+		// encoding/json allows 10000 levels of nesting, SkipValue fewer.
+		if !json.Valid(b) || bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) > maxDepth {
+			return
+		}
+		if !ok || SkipSpace(b, end) != len(b) {
+			t.Fatalf("valid JSON %q: SkipValue = %d, %v, want %d", b, end, ok, len(bytes.TrimRight(b, " \t\r\n")))
+		}
+		var elems []json.RawMessage
+		if json.Unmarshal(b, &elems) != nil {
+			return // not an array
+		}
+		j := SkipSpace(b, i+1)
+		for k, want := range elems {
+			e, ok := SkipValue(b, j)
+			if !ok || !bytes.Equal(b[j:e], bytes.TrimSpace(want)) {
+				t.Fatalf("element %d of %q: SkipValue = %q, %v; want %q", k, b, b[j:max(e, j)], ok, want)
+			}
+			if j = SkipSpace(b, e); k < len(elems)-1 {
+				j = SkipSpace(b, j+1) // past the comma
 			}
 		}
 	})

@@ -24,15 +24,17 @@ var errMalformed = errors.New("malformed")
 // require_alias, dynamic_templates...). It never panics on any input.
 func parseAction(line []byte) (action, error) {
 	var a action
-	i := skipSpace(line, 0)
+	i := event.SkipSpace(line, 0)
 	if i >= len(line) || line[i] != '{' {
 		return a, errors.New("expected START_OBJECT")
 	}
-	i = skipSpace(line, i+1)
-	key, i, ok := readString(line, i)
+	i = event.SkipSpace(line, i+1)
+	ke, ok := event.SkipString(line, i)
 	if !ok {
 		return a, errors.New("expected FIELD_NAME")
 	}
+	key := line[i+1 : ke-1]
+	i = ke
 	switch string(key) {
 	case "create":
 		a.op = "create"
@@ -45,38 +47,39 @@ func parseAction(line []byte) (action, error) {
 	default:
 		return a, errors.New("expected field [create], [delete], [index] or [update] but found [" + string(key) + "]")
 	}
-	i = skipSpace(line, i)
+	i = event.SkipSpace(line, i)
 	if i >= len(line) || line[i] != ':' {
 		return a, errMalformed
 	}
-	i = skipSpace(line, i+1)
+	i = event.SkipSpace(line, i+1)
 	if i >= len(line) || line[i] != '{' {
 		return a, errors.New("expected START_OBJECT for the action's parameters")
 	}
-	i = skipSpace(line, i+1)
+	i = event.SkipSpace(line, i+1)
 	if i < len(line) && line[i] == '}' {
 		i++
 	} else {
 		for {
-			k, j, ok := readString(line, i)
+			ke, ok := event.SkipString(line, i)
 			if !ok {
 				return a, errMalformed
 			}
-			j = skipSpace(line, j)
+			k := line[i+1 : ke-1]
+			j := event.SkipSpace(line, ke)
 			if j >= len(line) || line[j] != ':' {
 				return a, errMalformed
 			}
-			j = skipSpace(line, j+1)
-			end, ok := skipValue(line, j, 0)
+			j = event.SkipSpace(line, j+1)
+			end, ok := event.SkipValue(line, j)
 			if !ok {
 				return a, errMalformed
 			}
 			switch string(k) {
 			case "_index", "_id":
-				v, _, ok := readString(line, j)
-				if !ok {
+				if line[j] != '"' {
 					return a, errors.New("[" + string(k) + "] must be a string")
 				}
+				v := line[j+1 : end-1] // the string's body: SkipValue ended at its quote
 				var s string
 				if bytes.IndexByte(v, '\\') < 0 {
 					s = string(v)
@@ -89,12 +92,12 @@ func parseAction(line []byte) (action, error) {
 					a.id, a.hasID = s, true
 				}
 			}
-			i = skipSpace(line, end)
+			i = event.SkipSpace(line, end)
 			if i >= len(line) {
 				return a, errMalformed
 			}
 			if line[i] == ',' {
-				i = skipSpace(line, i+1)
+				i = event.SkipSpace(line, i+1)
 				continue
 			}
 			if line[i] != '}' {
@@ -104,99 +107,12 @@ func parseAction(line []byte) (action, error) {
 			break
 		}
 	}
-	i = skipSpace(line, i)
+	i = event.SkipSpace(line, i)
 	if i >= len(line) || line[i] != '}' {
 		return a, errors.New("expected END_OBJECT (one action per line)")
 	}
-	if skipSpace(line, i+1) != len(line) {
+	if event.SkipSpace(line, i+1) != len(line) {
 		return a, errors.New("unexpected data after the action")
 	}
 	return a, nil
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// readString returns the raw body of the string token at b[i] and the
-// offset after it.
-func readString(b []byte, i int) ([]byte, int, bool) {
-	if i >= len(b) || b[i] != '"' {
-		return nil, 0, false
-	}
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return b[i+1 : j], j + 1, true
-		}
-	}
-	return nil, 0, false
-}
-
-const maxDepth = 64
-
-// skipValue returns the offset after the JSON value at b[i] (structure
-// only: numbers and literals are not checked).
-func skipValue(b []byte, i, depth int) (int, bool) {
-	if i >= len(b) || depth > maxDepth {
-		return 0, false
-	}
-	switch b[i] {
-	case '"':
-		_, e, ok := readString(b, i)
-		return e, ok
-	case '{', '[':
-		closing := byte('}')
-		if b[i] == '[' {
-			closing = ']'
-		}
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == closing {
-			return i + 1, true
-		}
-		for {
-			if closing == '}' {
-				_, e, ok := readString(b, i)
-				if !ok {
-					return 0, false
-				}
-				i = skipSpace(b, e)
-				if i >= len(b) || b[i] != ':' {
-					return 0, false
-				}
-				i = skipSpace(b, i+1)
-			}
-			e, ok := skipValue(b, i, depth+1)
-			if !ok {
-				return 0, false
-			}
-			i = skipSpace(b, e)
-			if i >= len(b) {
-				return 0, false
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case closing:
-				return i + 1, true
-			default:
-				return 0, false
-			}
-		}
-	default:
-		j := i
-		for j < len(b) {
-			c := b[j]
-			if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
-				break
-			}
-			j++
-		}
-		return j, j > i
-	}
 }

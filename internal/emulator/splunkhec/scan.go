@@ -3,6 +3,8 @@ package splunkhec
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/alertrelay/alertrelay/internal/event"
 )
 
 // envelope is one event of an /event body: the raw JSON values of its
@@ -27,7 +29,7 @@ type scanError struct {
 // all a fast receiver needs. It appends to envs and returns it, with the
 // first error. It never panics, whatever the input.
 func scanEvents(envs []envelope, body []byte, strict bool) ([]envelope, *scanError) {
-	i := skipWS(body, 0)
+	i := event.SkipSpace(body, 0)
 	for n := 0; i < len(body); n++ {
 		env, end, code := parseEnvelope(body, i)
 		if code == CodeSuccess && strict && !json.Valid(body[i:end]) {
@@ -37,7 +39,7 @@ func scanEvents(envs []envelope, body []byte, strict bool) ([]envelope, *scanErr
 			return envs, &scanError{code, n}
 		}
 		envs = append(envs, env)
-		i = skipWS(body, end)
+		i = event.SkipSpace(body, end)
 	}
 	return envs, nil
 }
@@ -50,7 +52,7 @@ func parseEnvelope(b []byte, i int) (envelope, int, int) {
 	if i >= len(b) || b[i] != '{' {
 		return env, 0, CodeInvalidDataFormat
 	}
-	i = skipWS(b, i+1)
+	i = event.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		i++
 	} else {
@@ -60,11 +62,11 @@ func parseEnvelope(b []byte, i int) (envelope, int, int) {
 				return env, 0, CodeInvalidDataFormat
 			}
 			key := b[i+1 : ke-1]
-			i = skipWS(b, ke)
+			i = event.SkipSpace(b, ke)
 			if i >= len(b) || b[i] != ':' {
 				return env, 0, CodeInvalidDataFormat
 			}
-			i = skipWS(b, i+1)
+			i = event.SkipSpace(b, i+1)
 			ve, ok := skipValue(b, i, 1)
 			if !ok {
 				return env, 0, CodeInvalidDataFormat
@@ -86,7 +88,7 @@ func parseEnvelope(b []byte, i int) (envelope, int, int) {
 			case "event":
 				env.event = val
 			}
-			i = skipWS(b, ve)
+			i = event.SkipSpace(b, ve)
 			if i >= len(b) {
 				return env, 0, CodeInvalidDataFormat
 			}
@@ -97,7 +99,7 @@ func parseEnvelope(b []byte, i int) (envelope, int, int) {
 			if b[i] != ',' {
 				return env, 0, CodeInvalidDataFormat
 			}
-			i = skipWS(b, i+1)
+			i = event.SkipSpace(b, i+1)
 		}
 	}
 	for _, v := range [][]byte{env.host, env.source, env.sourcetype, env.index} {
@@ -147,17 +149,17 @@ func validFields(v []byte) bool {
 		return false
 	}
 	ok := true
-	i := skipWS(v, 1)
+	i := event.SkipSpace(v, 1)
 	for i < len(v) && v[i] != '}' {
 		ke, good := skipString(v, i)
 		if !good {
 			return false
 		}
-		i = skipWS(v, ke)
+		i = event.SkipSpace(v, ke)
 		if i >= len(v) || v[i] != ':' {
 			return false
 		}
-		i = skipWS(v, i+1)
+		i = event.SkipSpace(v, i+1)
 		if i >= len(v) || (v[i] != '"' && v[i] != '[') {
 			ok = false
 		}
@@ -165,9 +167,9 @@ func validFields(v []byte) bool {
 		if !good {
 			return false
 		}
-		i = skipWS(v, ve)
+		i = event.SkipSpace(v, ve)
 		if i < len(v) && v[i] == ',' {
-			i = skipWS(v, i+1)
+			i = event.SkipSpace(v, i+1)
 		}
 	}
 	return ok
@@ -192,16 +194,10 @@ func splitLines(body []byte) [][]byte {
 	return lines
 }
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
 // skipString returns the offset after the string token at b[i]. It jumps
 // from quote to quote (bytes.IndexByte) and counts the backslashes before
-// each: an even number means the quote closes the string.
+// each: an even number means the quote closes the string. It is
+// event.SkipString's logic, faster on the long strings of HEC bodies.
 func skipString(b []byte, i int) (int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, false
@@ -228,7 +224,9 @@ const maxDepth = 512
 
 // skipValue returns the offset after the JSON value at b[i]. It checks
 // structure (brackets, strings, colons and commas), not the grammar of
-// numbers and literals.
+// numbers and literals. It is stricter than event.SkipValue, as HEC is: a
+// value cannot start with a separator, and a number or literal ends at
+// any structural byte ({"event"::1} and {"event":1"x"} are malformed).
 func skipValue(b []byte, i, depth int) (int, bool) {
 	if i >= len(b) || depth > maxDepth {
 		return 0, false
@@ -241,7 +239,7 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 		if b[i] == '[' {
 			closer = ']'
 		}
-		i = skipWS(b, i+1)
+		i = event.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == closer {
 			return i + 1, true
 		}
@@ -251,23 +249,23 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 				if !ok {
 					return 0, false
 				}
-				i = skipWS(b, ke)
+				i = event.SkipSpace(b, ke)
 				if i >= len(b) || b[i] != ':' {
 					return 0, false
 				}
-				i = skipWS(b, i+1)
+				i = event.SkipSpace(b, i+1)
 			}
 			e, ok := skipValue(b, i, depth+1)
 			if !ok {
 				return 0, false
 			}
-			i = skipWS(b, e)
+			i = event.SkipSpace(b, e)
 			if i >= len(b) {
 				return 0, false
 			}
 			switch b[i] {
 			case ',':
-				i = skipWS(b, i+1)
+				i = event.SkipSpace(b, i+1)
 			case closer:
 				return i + 1, true
 			default:

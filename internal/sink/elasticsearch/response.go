@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/httpclient"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
 )
@@ -101,25 +102,26 @@ func parseBulkReply(body []byte, n int) (bool, []itemResult, error) {
 // findErrorsFlag returns the boolean value of the top-level "errors" member
 // of body, scanning (not decoding) the members before it.
 func findErrorsFlag(b []byte) (flag, ok bool) {
-	i := skipSpace(b, 0)
+	i := event.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false, false
 	}
-	i = skipSpace(b, i+1)
+	i = event.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return false, false
 	}
 	for {
-		key, e, ok := readString(b, i)
+		e, ok := event.SkipString(b, i)
 		if !ok {
 			return false, false
 		}
-		i = skipSpace(b, e)
+		key := b[i+1 : e-1]
+		i = event.SkipSpace(b, e)
 		if i >= len(b) || b[i] != ':' {
 			return false, false
 		}
-		i = skipSpace(b, i+1)
-		end, ok := skipValue(b, i, 0)
+		i = event.SkipSpace(b, i+1)
+		end, ok := event.SkipValue(b, i)
 		if !ok {
 			return false, false
 		}
@@ -132,96 +134,11 @@ func findErrorsFlag(b []byte) (flag, ok bool) {
 			}
 			return false, false
 		}
-		i = skipSpace(b, end)
+		i = event.SkipSpace(b, end)
 		if i >= len(b) || b[i] != ',' {
 			return false, false
 		}
-		i = skipSpace(b, i+1)
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-func readString(b []byte, i int) ([]byte, int, bool) {
-	if i >= len(b) || b[i] != '"' {
-		return nil, 0, false
-	}
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return b[i+1 : j], j + 1, true
-		}
-	}
-	return nil, 0, false
-}
-
-const maxDepth = 256
-
-// skipValue returns the offset after the JSON value at b[i] (structure
-// only).
-func skipValue(b []byte, i, depth int) (int, bool) {
-	if i >= len(b) || depth > maxDepth {
-		return 0, false
-	}
-	switch b[i] {
-	case '"':
-		_, e, ok := readString(b, i)
-		return e, ok
-	case '{', '[':
-		closing := byte('}')
-		if b[i] == '[' {
-			closing = ']'
-		}
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == closing {
-			return i + 1, true
-		}
-		for {
-			if closing == '}' {
-				_, e, ok := readString(b, i)
-				if !ok {
-					return 0, false
-				}
-				i = skipSpace(b, e)
-				if i >= len(b) || b[i] != ':' {
-					return 0, false
-				}
-				i = skipSpace(b, i+1)
-			}
-			e, ok := skipValue(b, i, depth+1)
-			if !ok {
-				return 0, false
-			}
-			i = skipSpace(b, e)
-			if i >= len(b) {
-				return 0, false
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case closing:
-				return i + 1, true
-			default:
-				return 0, false
-			}
-		}
-	default:
-		j := i
-		for j < len(b) {
-			c := b[j]
-			if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
-				break
-			}
-			j++
-		}
-		return j, j > i
+		i = event.SkipSpace(b, i+1)
 	}
 }
 

@@ -1,18 +1,14 @@
 package elasticsearch
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,34 +20,8 @@ import (
 	es "github.com/alertrelay/alertrelay/internal/emulator/elasticsearch"
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 )
-
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func startES(t *testing.T, opt es.Options) *es.Server {
-	t.Helper()
-	s := es.New(opt)
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
 
 func defaults(url string) Config {
 	var c Config
@@ -61,74 +31,21 @@ func defaults(url string) Config {
 	return c
 }
 
-func newSink(t *testing.T, cfg Config) (*Sink, *logBuf) {
+func newSink(t *testing.T, cfg Config) (*Sink, *sinktest.LogBuffer) {
 	t.Helper()
 	return newSinkNow(t, cfg, nil)
 }
 
-func newSinkNow(t *testing.T, cfg Config, now func() time.Time) (*Sink, *logBuf) {
+func newSinkNow(t *testing.T, cfg Config, now func() time.Time) (*Sink, *sinktest.LogBuffer) {
 	t.Helper()
-	logs := &logBuf{}
-	deps := pipeline.Deps{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: now}
-	s, err := New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return s, logs
+	return sinktest.NewSink(t, now, func(d pipeline.Deps) (*Sink, error) { return New(cfg, d) })
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
-// goldens returns the normalizer's golden documents: real CyberTrace and
-// Cynet output.
-func goldens(t testing.TB) []string {
-	t.Helper()
-	var out []string
-	for _, f := range []string{"cybertrace_kv.golden.ndjson", "cynet_alerts.golden.ndjson"} {
-		data, err := os.ReadFile(filepath.Join("..", "..", "normalize", "testdata", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			if line := strings.TrimSpace(sc.Text()); line != "" {
-				out = append(out, line)
-			}
-		}
-	}
-	if len(out) < 5 {
-		t.Fatalf("only %d golden documents", len(out))
-	}
-	return out
-}
-
-// docs returns n documents of about size bytes with event.id prefix-<i>.
+// docs returns n documents of size bytes with event.id prefix-<i>.
 func docs(prefix string, n, size int) []string {
-	out := make([]string, n)
-	for i := range out {
-		head := fmt.Sprintf(`{"@timestamp":"2025-03-01T08:01:05.123Z","event":{"id":"%s-%04d","kind":"alert"},"message":"`, prefix, i)
-		pad := max(size-len(head)-2, 0)
-		out[i] = head + strings.Repeat(string(rune('a'+i%26)), pad) + `"}`
-	}
-	return out
-}
-
-func batchOf(ds []string) *event.Batch {
-	b := event.NewBatch(len(ds), 64)
-	for _, d := range ds {
-		b.Append([]byte(d))
-	}
-	return b
+	return sinktest.Docs[string](n, size, func(i int) string {
+		return fmt.Sprintf(`{"@timestamp":"2025-03-01T08:01:05.123Z","event":{"id":"%s-%04d","kind":"alert"},"message":"`, prefix, i)
+	})
 }
 
 func meta(t testing.TB, doc string) (id, ts string) {
@@ -152,16 +69,16 @@ func TestWriteHappyPath(t *testing.T) {
 		{"index gzip", ModeIndex, CompressionGzip, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startES(t, es.Options{})
+			srv := sinktest.Start(t, es.New(es.Options{}))
 			cfg := defaults(srv.URL())
 			cfg.Mode, cfg.Compression, cfg.Pipeline = tc.mode, tc.compression, tc.pipeline
 			if tc.mode == ModeIndex {
 				cfg.Index = "alertrelay-{yyyy.MM.dd}"
 			}
 			s, _ := newSink(t, cfg)
-			want := goldens(t)
-			b := batchOf(want)
-			if err := s.Write(ctx(t), b); err != nil {
+			want := sinktest.Golden[string](t)
+			b := sinktest.Batch(want...)
+			if err := s.Write(sinktest.Context(t), b); err != nil {
 				t.Fatal(err)
 			}
 
@@ -202,7 +119,7 @@ func TestWriteHappyPath(t *testing.T) {
 
 			// A re-send (the delivery loop retrying after a lost reply) is
 			// a success and stores nothing twice.
-			if err := s.Write(ctx(t), b); err != nil {
+			if err := s.Write(sinktest.Context(t), b); err != nil {
 				t.Fatalf("re-send: %v", err)
 			}
 			if srv.Count() != len(want) {
@@ -216,35 +133,27 @@ func TestWriteHappyPath(t *testing.T) {
 			if tc.mode == ModeDataStream && srv.Conflicts() != len(want) {
 				t.Errorf("%d conflicts on re-send, want %d", srv.Conflicts(), len(want))
 			}
-			if err := s.Write(ctx(t), event.NewBatch(0, 0)); err != nil || srv.Requests() != 2 {
+			if err := s.Write(sinktest.Context(t), event.NewBatch(0, 0)); err != nil || srv.Requests() != 2 {
 				t.Errorf("empty batch: %v, %d requests (want 2)", err, srv.Requests())
 			}
 		})
 	}
 }
 
-func itemSummary(pe *pipeline.PartialError) []string {
-	var out []string
-	for _, it := range pe.Items {
-		out = append(out, fmt.Sprintf("%d permanent=%v", it.Index, it.Permanent))
-	}
-	return out
-}
-
 func TestPartialFailure(t *testing.T) {
-	srv := startES(t, es.Options{})
+	srv := sinktest.Start(t, es.New(es.Options{}))
 	s, _ := newSink(t, defaults(srv.URL()))
 	ds := docs("p", 6, 200)
 	ds[1] = strings.Replace(ds[1], "bbbb", "REJECT", 1)
 	ds[4] = strings.Replace(ds[4], "eeee", "REJECT", 1)
 	srv.RejectMatching("REJECT")
 	srv.FailNextItems(1, 429) // the first item
-	err := s.Write(ctx(t), batchOf(ds))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(ds...))
 	var pe *pipeline.PartialError
 	if !errors.As(err, &pe) || pipeline.IsPermanent(err) {
 		t.Fatalf("err %v: want a PartialError, not permanent", err)
 	}
-	if diff := cmp.Diff([]string{"0 permanent=false", "1 permanent=true", "4 permanent=true"}, itemSummary(pe)); diff != "" {
+	if diff := cmp.Diff([]string{"0:R", "1:P", "4:P"}, sinktest.Summary(pe.Items)); diff != "" {
 		t.Errorf("items (-want +got):\n%s", diff)
 	}
 	for _, it := range pe.Items {
@@ -260,7 +169,7 @@ func TestPartialFailure(t *testing.T) {
 		t.Errorf("stored %d, want 3", srv.Count())
 	}
 	// The loop retries the retryable item alone.
-	if err := s.Write(ctx(t), batchOf(ds[:1])); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(ds[:1]...)); err != nil {
 		t.Fatal(err)
 	}
 	if srv.Count() != 4 {
@@ -287,11 +196,11 @@ func TestItemClassification(t *testing.T) {
 	}
 	got := s.itemErrors(items, 100)
 	want := []string{
-		"102 permanent=true", "103 permanent=true", "104 permanent=true",
-		"106 permanent=false", "107 permanent=false", "108 permanent=false", "109 permanent=false",
-		"110 permanent=false", "111 permanent=true", "112 permanent=false",
+		"102:P", "103:P", "104:P",
+		"106:R", "107:R", "108:R", "109:R",
+		"110:R", "111:P", "112:R",
 	}
-	if diff := cmp.Diff(want, itemSummary(&pipeline.PartialError{Items: got})); diff != "" {
+	if diff := cmp.Diff(want, sinktest.Summary(got)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if !strings.Contains(got[1].Err.Error(), "failed to parse field [source.ip]") {
@@ -321,11 +230,11 @@ func TestWholeRequestOutcomes(t *testing.T) {
 		{404, "", 0, true, "404"},
 	} {
 		t.Run(fmt.Sprintf("%d %s", tc.status, tc.retryAfter), func(t *testing.T) {
-			srv := startES(t, es.Options{})
+			srv := sinktest.Start(t, es.New(es.Options{}))
 			s, _ := newSinkNow(t, defaults(srv.URL()), func() time.Time { return now })
 			srv.FailNext(1, tc.status, tc.retryAfter)
-			b := batchOf(docs("w", 4, 100))
-			err := s.Write(ctx(t), b)
+			b := sinktest.Batch(docs("w", 4, 100)...)
+			err := s.Write(sinktest.Context(t), b)
 			if err == nil || pipeline.IsPermanent(err) != tc.permanent || !strings.Contains(err.Error(), tc.text) {
 				t.Fatalf("err %v: want permanent=%v containing %q", err, tc.permanent, tc.text)
 			}
@@ -337,7 +246,7 @@ func TestWholeRequestOutcomes(t *testing.T) {
 			if errors.As(err, &ra) != (tc.delay != 0) || (ra != nil && ra.Delay != tc.delay) {
 				t.Fatalf("RetryAfterError %v, want delay %s", ra, tc.delay)
 			}
-			if err := s.Write(ctx(t), b); err != nil {
+			if err := s.Write(sinktest.Context(t), b); err != nil {
 				t.Fatalf("retry: %v", err)
 			}
 			if srv.Count() != 4 {
@@ -363,12 +272,12 @@ func TestAuth(t *testing.T) {
 		{"none", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startES(t, opt)
+			srv := sinktest.Start(t, es.New(opt))
 			cfg := defaults(srv.URL())
 			cfg.Auth = tc.auth
 			s, logs := newSink(t, cfg)
-			werr := s.Write(ctx(t), batchOf(docs("a", 3, 80)))
-			cerr := s.Check(ctx(t))
+			werr := s.Write(sinktest.Context(t), sinktest.Batch(docs("a", 3, 80)...))
+			cerr := s.Check(sinktest.Context(t))
 			if tc.ok {
 				if werr != nil || cerr != nil || srv.Count() != 3 {
 					t.Fatalf("Write %v, Check %v, stored %d", werr, cerr, srv.Count())
@@ -411,7 +320,7 @@ func TestSecretsInReplies(t *testing.T) {
 	cfg := defaults(hs.URL)
 	cfg.Headers = map[string]string{"X-Tenant": secret}
 	s, logs := newSink(t, cfg)
-	err := s.Write(ctx(t), batchOf(docs("s", 1, 80)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs("s", 1, 80)...))
 	if !pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "[redacted]") {
 		t.Fatalf("err %v: want a permanent error with [redacted]", err)
 	}
@@ -426,9 +335,9 @@ func TestCheck(t *testing.T) {
 		{es.Options{}, "distribution=elasticsearch version=" + es.DefaultESVersion},
 		{es.Options{Distribution: es.DistOpenSearch}, "distribution=opensearch version=" + es.DefaultOSVersion},
 	} {
-		srv := startES(t, tc.opt)
+		srv := sinktest.Start(t, es.New(tc.opt))
 		s, logs := newSink(t, defaults(srv.URL()))
-		if err := s.Check(ctx(t)); err != nil {
+		if err := s.Check(sinktest.Context(t)); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(logs.String(), tc.want) {
@@ -440,7 +349,7 @@ func TestCheck(t *testing.T) {
 		if err := srv.SetDown(true); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Check(ctx(t)); err == nil {
+		if err := s.Check(sinktest.Context(t)); err == nil {
 			t.Error("Check with the cluster down: no error")
 		}
 	}
@@ -450,7 +359,7 @@ func TestCheck(t *testing.T) {
 	}))
 	defer hs.Close()
 	s, _ := newSink(t, defaults(hs.URL))
-	if err := s.Check(ctx(t)); err == nil || !strings.Contains(err.Error(), "not Elasticsearch or OpenSearch") {
+	if err := s.Check(sinktest.Context(t)); err == nil || !strings.Contains(err.Error(), "not Elasticsearch or OpenSearch") {
 		t.Errorf("non-cluster: %v", err)
 	}
 }
@@ -459,7 +368,7 @@ func TestCheck(t *testing.T) {
 // address while batches flow; a writer that retries each batch until Write
 // returns nil ends with every event stored exactly once.
 func TestRestartMidStream(t *testing.T) {
-	srv := startES(t, es.Options{})
+	srv := sinktest.Start(t, es.New(es.Options{}))
 	s, _ := newSink(t, defaults(srv.URL()))
 	const batches, per = 20, 50
 	var all []string
@@ -490,10 +399,10 @@ func TestRestartMidStream(t *testing.T) {
 	for i := range batches {
 		ds := docs(fmt.Sprintf("r%02d", i), per, 150)
 		all = append(all, ds...)
-		b := batchOf(ds)
+		b := sinktest.Batch(ds...)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			err := s.Write(ctx(t), b)
+			err := s.Write(sinktest.Context(t), b)
 			if err == nil {
 				break
 			}
@@ -522,12 +431,12 @@ func TestRestartMidStream(t *testing.T) {
 }
 
 func TestSplitMaxBody(t *testing.T) {
-	srv := startES(t, es.Options{})
+	srv := sinktest.Start(t, es.New(es.Options{}))
 	cfg := defaults(srv.URL())
 	cfg.MaxBodyBytes = 1024
 	s, _ := newSink(t, cfg)
 	ds := docs("s", 15, 200) // ~270 bytes with the action line: 3 per request
-	if err := s.Write(ctx(t), batchOf(ds)); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(ds...)); err != nil {
 		t.Fatal(err)
 	}
 	if srv.Requests() != 5 {
@@ -546,13 +455,13 @@ func TestSplitMaxBody(t *testing.T) {
 // retryable 429: its documents and those of the third (not sent) are
 // retryable items, with the delay.
 func TestSplitLaterRequestFails(t *testing.T) {
-	srv := startES(t, es.Options{})
+	srv := sinktest.Start(t, es.New(es.Options{}))
 	cfg := defaults(srv.URL())
 	cfg.MaxBodyBytes = 1024
 	s, _ := newSink(t, cfg)
 	ds := docs("l", 9, 200)
 	// Fail request 2 only: let request 1 through first.
-	if err := s.Write(ctx(t), batchOf(ds[:3])); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(ds[:3]...)); err != nil {
 		t.Fatal(err)
 	}
 	srv.Reset()
@@ -561,7 +470,7 @@ func TestSplitLaterRequestFails(t *testing.T) {
 	defer proxy.Close()
 	cfg.URL = proxy.URL
 	s2, _ := newSink(t, cfg)
-	err := s2.Write(ctx(t), batchOf(ds))
+	err := s2.Write(sinktest.Context(t), sinktest.Batch(ds...))
 	var pe *pipeline.PartialError
 	var ra *pipeline.RetryAfterError
 	if !errors.As(err, &pe) || !errors.As(err, &ra) || ra.Delay != 3*time.Second {
@@ -569,9 +478,9 @@ func TestSplitLaterRequestFails(t *testing.T) {
 	}
 	want := []string{}
 	for i := 3; i < 9; i++ {
-		want = append(want, fmt.Sprintf("%d permanent=false", i))
+		want = append(want, fmt.Sprintf("%d:R", i))
 	}
-	if diff := cmp.Diff(want, itemSummary(pe)); diff != "" {
+	if diff := cmp.Diff(want, sinktest.Summary(pe.Items)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if srv.Count() != 3 || hs.calls != 2 {
@@ -614,18 +523,18 @@ func (f *failSecond) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // TestTooLarge: the cluster's limit is below max_body_bytes: 413s split the
 // request until it fits; a document over the limit alone is dead-lettered.
 func TestTooLarge(t *testing.T) {
-	srv := startES(t, es.Options{MaxBodyBytes: 1200})
+	srv := sinktest.Start(t, es.New(es.Options{MaxBodyBytes: 1200}))
 	cfg := defaults(srv.URL())
 	cfg.Compression = CompressionNone
 	s, logs := newSink(t, cfg)
 	ds := docs("t", 8, 200)
 	ds[5] = docs("big", 1, 2000)[0]
-	err := s.Write(ctx(t), batchOf(ds))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(ds...))
 	var pe *pipeline.PartialError
 	if !errors.As(err, &pe) {
 		t.Fatalf("err %v: want a PartialError", err)
 	}
-	if diff := cmp.Diff([]string{"5 permanent=true"}, itemSummary(pe)); diff != "" {
+	if diff := cmp.Diff([]string{"5:P"}, sinktest.Summary(pe.Items)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if !strings.Contains(pe.Items[0].Err.Error(), "413") {
@@ -640,7 +549,7 @@ func TestTooLarge(t *testing.T) {
 }
 
 func TestURLsRoundRobin(t *testing.T) {
-	srv := startES(t, es.Options{})
+	srv := sinktest.Start(t, es.New(es.Options{}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -650,11 +559,11 @@ func TestURLsRoundRobin(t *testing.T) {
 	cfg := defaults("")
 	cfg.URLs = []string{dead, srv.URL()}
 	s, logs := newSink(t, cfg)
-	b := batchOf(docs("rr", 3, 80))
-	if err := s.Write(ctx(t), b); err == nil || pipeline.IsPermanent(err) {
+	b := sinktest.Batch(docs("rr", 3, 80)...)
+	if err := s.Write(sinktest.Context(t), b); err == nil || pipeline.IsPermanent(err) {
 		t.Fatalf("first node dead: %v, want a retryable error", err)
 	}
-	if err := s.Write(ctx(t), b); err != nil {
+	if err := s.Write(sinktest.Context(t), b); err != nil {
 		t.Fatalf("second node: %v", err)
 	}
 	if srv.Count() != 3 || !strings.Contains(logs.String(), "switching to the next url") {
@@ -663,17 +572,17 @@ func TestURLsRoundRobin(t *testing.T) {
 }
 
 func TestCloseIsIdempotent(t *testing.T) {
-	srv := startES(t, es.Options{})
+	srv := sinktest.Start(t, es.New(es.Options{}))
 	s, _ := newSink(t, defaults(srv.URL()))
 	for range 2 {
 		if err := s.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Write(ctx(t), batchOf(docs("c", 1, 50))); !errors.Is(err, ErrClosed) {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("c", 1, 50)...)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Write after Close: %v", err)
 	}
-	if err := s.Check(ctx(t)); !errors.Is(err, ErrClosed) {
+	if err := s.Check(sinktest.Context(t)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Check after Close: %v", err)
 	}
 	var nilSink *Sink
@@ -704,7 +613,7 @@ func TestEncodeActionLines(t *testing.T) {
 		cfg := defaults("http://127.0.0.1:1")
 		cfg.Mode, cfg.Index = tc.mode, tc.index
 		s, _ := newSinkNow(t, cfg, now)
-		s.encode(batchOf([]string{tc.doc}))
+		s.encode(sinktest.Batch([]string{tc.doc}...))
 		line, rest, _ := strings.Cut(string(s.buf), "\n")
 		if line != tc.want || rest != tc.doc+"\n" {
 			t.Errorf("%s:\n got %s\nwant %s", tc.doc, line, tc.want)
@@ -889,12 +798,12 @@ func FuzzAppendID(f *testing.F) {
 // TestSplitFirstRequestFails: nothing got through, so the whole batch is
 // retried with the plain error, and the later requests are not sent.
 func TestSplitFirstRequestFails(t *testing.T) {
-	srv := startES(t, es.Options{})
+	srv := sinktest.Start(t, es.New(es.Options{}))
 	cfg := defaults(srv.URL())
 	cfg.MaxBodyBytes = 1024
 	s, _ := newSink(t, cfg)
 	srv.FailNext(1, 503, "1")
-	err := s.Write(ctx(t), batchOf(docs("f", 9, 200)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs("f", 9, 200)...))
 	var pe *pipeline.PartialError
 	var ra *pipeline.RetryAfterError
 	if err == nil || errors.As(err, &pe) || !errors.As(err, &ra) || pipeline.IsPermanent(err) {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 )
 
 var docsDir = filepath.Join("..", "..", "..", "docs", "sinks")
@@ -46,7 +48,7 @@ func TestTemplateCoversGoldens(t *testing.T) {
 	if props == nil {
 		t.Fatal("component template has no mappings.properties")
 	}
-	for _, d := range goldens(t) {
+	for _, d := range sinktest.Golden[string](t) {
 		var v map[string]any
 		if err := json.Unmarshal([]byte(d), &v); err != nil {
 			t.Fatal(err)

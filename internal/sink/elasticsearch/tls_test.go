@@ -1,45 +1,35 @@
 package elasticsearch
 
 import (
-	"crypto/tls"
 	"strings"
 	"testing"
 
 	es "github.com/alertrelay/alertrelay/internal/emulator/elasticsearch"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 	"github.com/alertrelay/alertrelay/internal/testcert"
 )
 
-func startTLS(t *testing.T, cfg *tls.Config) *es.Server {
-	t.Helper()
-	s := es.New(es.Options{})
-	if err := s.StartTLS("127.0.0.1:0", cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
 func TestTLSWithCAFile(t *testing.T) {
 	p := testcert.NewT(t)
-	srv := startTLS(t, p.ServerTLS(false))
+	srv := sinktest.StartTLS(t, es.New(es.Options{}), p.ServerTLS(false))
 
 	cfg := defaults(srv.URL())
 	cfg.TLS = &TLSConfig{CAFile: p.CAFile}
 	s, _ := newSink(t, cfg)
-	if err := s.Write(ctx(t), batchOf(docs("tls", 3, 100))); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("tls", 3, 100)...)); err != nil {
 		t.Fatalf("with ca_file: %v", err)
 	}
-	if err := s.Check(ctx(t)); err != nil {
+	if err := s.Check(sinktest.Context(t)); err != nil {
 		t.Fatalf("Check with ca_file: %v", err)
 	}
 
 	without, _ := newSink(t, defaults(srv.URL()))
-	err := without.Write(ctx(t), batchOf(docs("tls2", 3, 100)))
+	err := without.Write(sinktest.Context(t), sinktest.Batch(docs("tls2", 3, 100)...))
 	if err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "x509") {
 		t.Fatalf("without ca_file: %v, want a retryable x509 error", err)
 	}
-	if err := without.Check(ctx(t)); err == nil || !strings.Contains(err.Error(), "x509") {
+	if err := without.Check(sinktest.Context(t)); err == nil || !strings.Contains(err.Error(), "x509") {
 		t.Fatalf("Check without ca_file: %v", err)
 	}
 	if srv.Count() != 3 {
@@ -49,18 +39,18 @@ func TestTLSWithCAFile(t *testing.T) {
 
 func TestMutualTLS(t *testing.T) {
 	p := testcert.NewT(t)
-	srv := startTLS(t, p.ServerTLS(true))
+	srv := sinktest.StartTLS(t, es.New(es.Options{}), p.ServerTLS(true))
 
 	cfg := defaults(srv.URL())
 	cfg.TLS = &TLSConfig{CAFile: p.CAFile}
 	noCert, _ := newSink(t, cfg)
-	if err := noCert.Write(ctx(t), batchOf(docs("m", 2, 100))); err == nil || pipeline.IsPermanent(err) {
+	if err := noCert.Write(sinktest.Context(t), sinktest.Batch(docs("m", 2, 100)...)); err == nil || pipeline.IsPermanent(err) {
 		t.Fatalf("without a client certificate: %v, want a retryable error", err)
 	}
 
 	cfg.TLS = &TLSConfig{CAFile: p.CAFile, CertFile: p.ClientCertFile, KeyFile: p.ClientKeyFile}
 	s, _ := newSink(t, cfg)
-	if err := s.Write(ctx(t), batchOf(docs("m", 2, 100))); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("m", 2, 100)...)); err != nil {
 		t.Fatalf("with a client certificate: %v", err)
 	}
 	if srv.Count() != 2 {
@@ -70,11 +60,11 @@ func TestMutualTLS(t *testing.T) {
 
 func TestInsecureSkipVerifyWarns(t *testing.T) {
 	p := testcert.NewT(t)
-	srv := startTLS(t, p.ServerTLS(false))
+	srv := sinktest.StartTLS(t, es.New(es.Options{}), p.ServerTLS(false))
 	cfg := defaults(srv.URL())
 	cfg.TLS = &TLSConfig{InsecureSkipVerify: true}
 	s, logs := newSink(t, cfg)
-	if err := s.Write(ctx(t), batchOf(docs("i", 1, 100))); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("i", 1, 100)...)); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(logs.String(), "TLS CERTIFICATE VERIFICATION IS DISABLED") {
@@ -89,7 +79,7 @@ func TestBadTLSFiles(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "tls.ca_file") {
 		t.Fatalf("err %v, want a tls.ca_file error", err)
 	}
-	if err := s.Close(ctx(t)); err != nil {
+	if err := s.Close(sinktest.Context(t)); err != nil {
 		t.Errorf("Close on the nil sink New returned: %v", err)
 	}
 }

@@ -19,15 +19,8 @@ import (
 	"github.com/alertrelay/alertrelay/internal/config"
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 )
-
-func batchOf(docs ...string) *event.Batch {
-	b := event.NewBatch(len(docs), 32)
-	for _, d := range docs {
-		b.Append([]byte(d))
-	}
-	return b
-}
 
 // doc returns a JSON document of exactly n bytes (n >= 10).
 func doc(i, n int) string {
@@ -85,9 +78,9 @@ func listDir(t *testing.T, dir string) []string {
 func TestWriteNDJSON(t *testing.T) {
 	cfg := testConfig(t)
 	s := mustNew(t, cfg, osOps)
-	mustWrite(t, s, batchOf(`{"a":1}`, `{"b":"two"}`))
-	mustWrite(t, s, batchOf()) // empty batch: nothing written
-	mustWrite(t, s, batchOf(`{"c":[3]}`))
+	mustWrite(t, s, sinktest.Batch(`{"a":1}`, `{"b":"two"}`))
+	mustWrite(t, s, sinktest.Batch[string]()) // empty batch: nothing written
+	mustWrite(t, s, sinktest.Batch(`{"c":[3]}`))
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +128,7 @@ func TestRotation(t *testing.T) {
 	// each file holds exactly 2 batches (4000 bytes; a third would make 6000).
 	const batches = 11
 	for i := range batches {
-		mustWrite(t, s, batchOf(doc(2*i, 999), doc(2*i+1, 999)))
+		mustWrite(t, s, sinktest.Batch(doc(2*i, 999), doc(2*i+1, 999)))
 	}
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -182,7 +175,7 @@ func TestRotationNeverSplitsBatch(t *testing.T) {
 			n++
 		}
 		all = append(all, docs...)
-		mustWrite(t, s, batchOf(docs...))
+		mustWrite(t, s, sinktest.Batch(docs...))
 	}
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -234,7 +227,7 @@ func TestMaxFilesOne(t *testing.T) {
 	cfg.MaxFiles = 1
 	s := mustNew(t, cfg, osOps)
 	for i := range 5 {
-		mustWrite(t, s, batchOf(doc(i, 3000)))
+		mustWrite(t, s, sinktest.Batch(doc(i, 3000)))
 	}
 	_ = s.Close(context.Background())
 	if diff := cmp.Diff([]string{filepath.Base(cfg.Path)}, listDir(t, filepath.Dir(cfg.Path))); diff != "" {
@@ -249,7 +242,7 @@ func TestMaxBytesZeroNeverRotates(t *testing.T) {
 	cfg := Config{Path: filepath.Join(t.TempDir(), "a.ndjson"), MaxBytes: 0, MaxFiles: 2, Mode: "0600"}
 	s := mustNew(t, cfg, osOps)
 	for i := range 10 {
-		mustWrite(t, s, batchOf(doc(i, 1000)))
+		mustWrite(t, s, sinktest.Batch(doc(i, 1000)))
 	}
 	_ = s.Close(context.Background())
 	if got := listDir(t, filepath.Dir(cfg.Path)); len(got) != 1 {
@@ -271,8 +264,8 @@ func TestRotationRemovesFilesBeyondMaxFiles(t *testing.T) {
 		}
 	}
 	s := mustNew(t, cfg, osOps)
-	mustWrite(t, s, batchOf(doc(0, 3000)))
-	mustWrite(t, s, batchOf(doc(1, 3000))) // rotates
+	mustWrite(t, s, sinktest.Batch(doc(0, 3000)))
+	mustWrite(t, s, sinktest.Batch(doc(1, 3000))) // rotates
 	_ = s.Close(context.Background())
 	base := filepath.Base(cfg.Path)
 	if diff := cmp.Diff([]string{base, base + ".1"}, listDir(t, filepath.Dir(cfg.Path))); diff != "" {
@@ -287,7 +280,7 @@ func TestReopenContinues(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxBytes = 4096
 	s := mustNew(t, cfg, osOps)
-	mustWrite(t, s, batchOf(doc(0, 1500)))
+	mustWrite(t, s, sinktest.Batch(doc(0, 1500)))
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -296,8 +289,8 @@ func TestReopenContinues(t *testing.T) {
 	if s.size != 1501 {
 		t.Errorf("size after reopen = %d, want 1501", s.size)
 	}
-	mustWrite(t, s, batchOf(doc(1, 1500))) // 3002 bytes: fits
-	mustWrite(t, s, batchOf(doc(2, 1500))) // 4503 bytes: rotates first
+	mustWrite(t, s, sinktest.Batch(doc(1, 1500))) // 3002 bytes: fits
+	mustWrite(t, s, sinktest.Batch(doc(2, 1500))) // 4503 bytes: rotates first
 	_ = s.Close(context.Background())
 	if diff := cmp.Diff(doc(0, 1500)+"\n"+doc(1, 1500)+"\n", readFile(t, cfg.Path+".1")); diff != "" {
 		t.Errorf(".1 (-want +got):\n%s", diff)
@@ -316,7 +309,7 @@ func TestReopenTerminatesPartialLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := mustNew(t, cfg, osOps)
-	mustWrite(t, s, batchOf(`{"c":3}`))
+	mustWrite(t, s, sinktest.Batch(`{"c":3}`))
 	_ = s.Close(context.Background())
 	want := "{\"a\":1}\n{\"b\":\n{\"c\":3}\n"
 	if diff := cmp.Diff(want, readFile(t, cfg.Path)); diff != "" {
@@ -364,7 +357,7 @@ func TestSyncIntervalZero(t *testing.T) {
 		t.Error("sync goroutine started with SyncInterval 0")
 	}
 	for i := range 3 {
-		mustWrite(t, s, batchOf(doc(i, 100)))
+		mustWrite(t, s, sinktest.Batch(doc(i, 100)))
 		if got := syncs.Load(); got != int64(i+1) {
 			t.Fatalf("after write %d: %d fsyncs, want %d", i+1, got, i+1)
 		}
@@ -377,7 +370,7 @@ func TestSyncFailureIsRetryable(t *testing.T) {
 	o := osOps
 	o.sync = func(*os.File) error { return syscall.EIO }
 	s := mustNew(t, cfg, o)
-	err := s.Write(context.Background(), batchOf(`{}`))
+	err := s.Write(context.Background(), sinktest.Batch(`{}`))
 	if !errors.Is(err, syscall.EIO) || pipeline.IsPermanent(err) {
 		t.Errorf("err = %v, want retryable EIO", err)
 	}
@@ -393,7 +386,7 @@ func TestSyncLoop(t *testing.T) {
 	if got := syncs.Load(); got != 0 {
 		t.Errorf("%d fsyncs without writes, want 0", got)
 	}
-	mustWrite(t, s, batchOf(`{"a":1}`))
+	mustWrite(t, s, sinktest.Batch(`{"a":1}`))
 	deadline := time.Now().Add(5 * time.Second)
 	for syncs.Load() == 0 {
 		if time.Now().After(deadline) {
@@ -410,13 +403,13 @@ func TestSyncLoop(t *testing.T) {
 func TestCloseIdempotentAndWriteAfterClose(t *testing.T) {
 	cfg := testConfig(t)
 	s := mustNew(t, cfg, osOps)
-	mustWrite(t, s, batchOf(`{}`))
+	mustWrite(t, s, sinktest.Batch(`{}`))
 	for range 3 {
 		if err := s.Close(context.Background()); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
 	}
-	err := s.Write(context.Background(), batchOf(`{}`))
+	err := s.Write(context.Background(), sinktest.Batch(`{}`))
 	if !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Write after Close: err = %v, want os.ErrClosed", err)
 	}
@@ -433,7 +426,7 @@ func TestWriteCanceledContext(t *testing.T) {
 	s := mustNew(t, testConfig(t), osOps)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Write(ctx, batchOf(`{}`)); !errors.Is(err, context.Canceled) {
+	if err := s.Write(ctx, sinktest.Batch(`{}`)); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
@@ -449,7 +442,7 @@ func TestConcurrentClose(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				if err := s.Write(context.Background(), batchOf(doc(i, 1000))); err != nil {
+				if err := s.Write(context.Background(), sinktest.Batch(doc(i, 1000))); err != nil {
 					if !errors.Is(err, os.ErrClosed) {
 						t.Errorf("Write: %v", err)
 					}
@@ -484,10 +477,10 @@ func TestWriteFailureLeavesNoPartialLine(t *testing.T) {
 		return n, &fs.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
 	}
 	s := mustNew(t, cfg, o)
-	mustWrite(t, s, batchOf(`{"a":1}`))
+	mustWrite(t, s, sinktest.Batch(`{"a":1}`))
 
 	fail.Store(true)
-	err := s.Write(context.Background(), batchOf(`{"b":2}`, `{"c":3}`, `{"d":4}`))
+	err := s.Write(context.Background(), sinktest.Batch(`{"b":2}`, `{"c":3}`, `{"d":4}`))
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("err = %v, want ENOSPC", err)
 	}
@@ -502,7 +495,7 @@ func TestWriteFailureLeavesNoPartialLine(t *testing.T) {
 	}
 
 	fail.Store(false)
-	mustWrite(t, s, batchOf(`{"b":2}`, `{"c":3}`, `{"d":4}`)) // the retry
+	mustWrite(t, s, sinktest.Batch(`{"b":2}`, `{"c":3}`, `{"d":4}`)) // the retry
 	want := "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n{\"d\":4}\n"
 	if diff := cmp.Diff(want, readFile(t, cfg.Path)); diff != "" {
 		t.Errorf("after retry (-want +got):\n%s", diff)
@@ -527,20 +520,20 @@ func TestTruncateFailureRetriedBeforeNextWrite(t *testing.T) {
 		return f.Truncate(size)
 	}
 	s := mustNew(t, cfg, o)
-	mustWrite(t, s, batchOf(`{"a":1}`))
+	mustWrite(t, s, sinktest.Batch(`{"a":1}`))
 	fail.Store(true)
-	if err := s.Write(context.Background(), batchOf(`{"b":2}`)); err == nil {
+	if err := s.Write(context.Background(), sinktest.Batch(`{"b":2}`)); err == nil {
 		t.Fatal("want error")
 	}
 	if diff := cmp.Diff("{\"a\":1}\n{\"b", readFile(t, cfg.Path)); diff != "" {
 		t.Fatalf("partial write expected on disk (-want +got):\n%s", diff)
 	}
 	// Still failing: the pending truncation fails and nothing is written.
-	if err := s.Write(context.Background(), batchOf(`{"b":2}`)); !errors.Is(err, syscall.EIO) {
+	if err := s.Write(context.Background(), sinktest.Batch(`{"b":2}`)); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("err = %v, want EIO", err)
 	}
 	fail.Store(false)
-	mustWrite(t, s, batchOf(`{"b":2}`))
+	mustWrite(t, s, sinktest.Batch(`{"b":2}`))
 	if diff := cmp.Diff("{\"a\":1}\n{\"b\":2}\n", readFile(t, cfg.Path)); diff != "" {
 		t.Errorf("after recovery (-want +got):\n%s", diff)
 	}
@@ -559,13 +552,13 @@ func TestRotationFailureIsRetried(t *testing.T) {
 		return f.Sync()
 	}
 	s := mustNew(t, cfg, o)
-	mustWrite(t, s, batchOf(doc(0, 3000)))
+	mustWrite(t, s, sinktest.Batch(doc(0, 3000)))
 	fail.Store(true)
-	if err := s.Write(context.Background(), batchOf(doc(1, 3000))); !errors.Is(err, syscall.EIO) {
+	if err := s.Write(context.Background(), sinktest.Batch(doc(1, 3000))); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("err = %v, want EIO from the pre-rotation fsync", err)
 	}
 	fail.Store(false)
-	mustWrite(t, s, batchOf(doc(1, 3000)))
+	mustWrite(t, s, sinktest.Batch(doc(1, 3000)))
 	if diff := cmp.Diff(doc(0, 3000)+"\n", readFile(t, cfg.Path+".1")); diff != "" {
 		t.Errorf(".1 (-want +got):\n%s", diff)
 	}

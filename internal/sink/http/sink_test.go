@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	nethttp "net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,36 +19,8 @@ import (
 	"github.com/alertrelay/alertrelay/internal/emulator/httpsink"
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 )
-
-// logBuf collects log output from the sink (and from the transport's
-// goroutines, hence the lock).
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func startServer(t *testing.T, opt httpsink.Options) *httpsink.Server {
-	t.Helper()
-	s := httpsink.New(opt)
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
 
 // defaults returns a Config for url with defaults and a short timeout.
 func defaults(url string) Config {
@@ -61,44 +31,21 @@ func defaults(url string) Config {
 	return c
 }
 
-func newSink(t *testing.T, cfg Config) (*Sink, *logBuf) {
+func newSink(t *testing.T, cfg Config) (*Sink, *sinktest.LogBuffer) {
 	t.Helper()
 	return newSinkNow(t, cfg, nil)
 }
 
-func newSinkNow(t *testing.T, cfg Config, now func() time.Time) (*Sink, *logBuf) {
+func newSinkNow(t *testing.T, cfg Config, now func() time.Time) (*Sink, *sinktest.LogBuffer) {
 	t.Helper()
-	logs := &logBuf{}
-	deps := pipeline.Deps{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: now}
-	s, err := New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return s, logs
+	return sinktest.NewSink(t, now, func(d pipeline.Deps) (*Sink, error) { return New(cfg, d) })
 }
 
-// docs returns n documents of about size bytes with IDs prefix-<i>.
+// docs returns n documents of size bytes with IDs prefix-<i>.
 func docs(prefix string, n, size int) []string {
-	out := make([]string, n)
-	for i := range out {
-		head := fmt.Sprintf(`{"event":{"id":"%s-%04d","kind":"alert"},"message":"`, prefix, i)
-		pad := max(size-len(head)-2, 0)
-		out[i] = head + strings.Repeat(string(rune('a'+i%26)), pad) + `"}`
-	}
-	return out
-}
-
-func batchOf(ds []string) *event.Batch {
-	b := event.NewBatch(len(ds), 64)
-	for _, d := range ds {
-		b.Append([]byte(d))
-	}
-	return b
+	return sinktest.Docs[string](n, size, func(i int) string {
+		return fmt.Sprintf(`{"event":{"id":"%s-%04d","kind":"alert"},"message":"`, prefix, i)
+	})
 }
 
 func got(s *httpsink.Server) []string {
@@ -107,12 +54,6 @@ func got(s *httpsink.Server) []string {
 		out = append(out, string(d))
 	}
 	return out
-}
-
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return c
 }
 
 func TestWriteFormats(t *testing.T) {
@@ -125,12 +66,12 @@ func TestWriteFormats(t *testing.T) {
 		{FormatJSONArray, CompressionGzip, "application/json"},
 	} {
 		t.Run(tc.format+"/"+tc.compression, func(t *testing.T) {
-			srv := startServer(t, httpsink.Options{})
+			srv := sinktest.Start(t, httpsink.New(httpsink.Options{}))
 			cfg := defaults(srv.URL() + "/ingest")
 			cfg.Format, cfg.Compression = tc.format, tc.compression
 			s, _ := newSink(t, cfg)
 			want := docs("b", 50, 300)
-			if err := s.Write(ctx(t), batchOf(want)); err != nil {
+			if err := s.Write(sinktest.Context(t), sinktest.Batch(want...)); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(want, got(srv)); diff != "" {
@@ -140,7 +81,7 @@ func TestWriteFormats(t *testing.T) {
 			if ct := h.Get("Content-Type"); ct != tc.contentType {
 				t.Errorf("Content-Type %q, want %q", ct, tc.contentType)
 			}
-			raw := int64(batchOf(want).Size())
+			raw := int64(sinktest.Batch(want...).Size())
 			if tc.compression == CompressionGzip {
 				if h.Get("Content-Encoding") != "gzip" {
 					t.Errorf("Content-Encoding %q, want gzip", h.Get("Content-Encoding"))
@@ -153,13 +94,13 @@ func TestWriteFormats(t *testing.T) {
 			}
 			// A second batch reuses the buffers and the connection.
 			want2 := docs("c", 3, 100)
-			if err := s.Write(ctx(t), batchOf(want2)); err != nil {
+			if err := s.Write(sinktest.Context(t), sinktest.Batch(want2...)); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(append(want, want2...), got(srv)); diff != "" {
 				t.Errorf("after a second batch (-sent +received):\n%s", diff)
 			}
-			if err := s.Write(ctx(t), event.NewBatch(0, 0)); err != nil {
+			if err := s.Write(sinktest.Context(t), event.NewBatch(0, 0)); err != nil {
 				t.Errorf("empty batch: %v", err)
 			}
 			if srv.Requests() != 2 {
@@ -181,7 +122,7 @@ func TestMethodPutAndHeaders(t *testing.T) {
 	cfg.Method = "put"
 	cfg.Headers = map[string]string{"x-api-key": "k-123456", "Content-Type": "text/plain"}
 	s, _ := newSink(t, cfg)
-	if err := s.Write(ctx(t), batchOf(docs("m", 1, 50))); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("m", 1, 50)...)); err != nil {
 		t.Fatal(err)
 	}
 	h := header.Load().(nethttp.Header)
@@ -205,12 +146,12 @@ func TestAuth(t *testing.T) {
 		{"basic wrong", httpsink.Options{BasicUser: "relay", BasicPassword: token}, &AuthConfig{Basic: &BasicAuth{Username: "relay", Password: config.NewSecret("wrong-pw")}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startServer(t, tc.srv)
+			srv := sinktest.Start(t, httpsink.New(tc.srv))
 			cfg := defaults(srv.URL())
 			cfg.Auth = tc.auth
 			s, logs := newSink(t, cfg)
-			err := s.Write(ctx(t), batchOf(docs("a", 3, 80)))
-			cerr := s.Check(ctx(t))
+			err := s.Write(sinktest.Context(t), sinktest.Batch(docs("a", 3, 80)...))
+			cerr := s.Check(sinktest.Context(t))
 			if tc.ok {
 				if err != nil || cerr != nil {
 					t.Fatalf("Write: %v; Check: %v", err, cerr)
@@ -241,9 +182,9 @@ func TestAuth(t *testing.T) {
 }
 
 func TestCheckDoesNotSendEvents(t *testing.T) {
-	srv := startServer(t, httpsink.Options{})
+	srv := sinktest.Start(t, httpsink.New(httpsink.Options{}))
 	s, _ := newSink(t, defaults(srv.URL()))
-	if err := s.Check(ctx(t)); err != nil {
+	if err := s.Check(sinktest.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 	if srv.Requests() != 1 || srv.Count() != 0 {
@@ -251,11 +192,11 @@ func TestCheckDoesNotSendEvents(t *testing.T) {
 	}
 	// Any answer but 401/403 means reachable.
 	srv.FailNext(1, nethttp.StatusMethodNotAllowed, "")
-	if err := s.Check(ctx(t)); err != nil {
+	if err := s.Check(sinktest.Context(t)); err != nil {
 		t.Errorf("405 to OPTIONS: %v, want nil", err)
 	}
 	srv.SetDown(true)
-	if err := s.Check(ctx(t)); err == nil {
+	if err := s.Check(sinktest.Context(t)); err == nil {
 		t.Error("Check with the server down: no error")
 	}
 }
@@ -283,11 +224,11 @@ func TestRetryable(t *testing.T) {
 		{"302", 302, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startServer(t, httpsink.Options{})
+			srv := sinktest.Start(t, httpsink.New(httpsink.Options{}))
 			s, _ := newSinkNow(t, defaults(srv.URL()), func() time.Time { return now })
 			srv.FailNext(1, tc.status, tc.retryAfter)
-			b := batchOf(docs("r", 4, 100))
-			err := s.Write(ctx(t), b)
+			b := sinktest.Batch(docs("r", 4, 100)...)
+			err := s.Write(sinktest.Context(t), b)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -308,7 +249,7 @@ func TestRetryable(t *testing.T) {
 			if !strings.Contains(err.Error(), fmt.Sprint(tc.status)) {
 				t.Errorf("error %q does not name the status", err)
 			}
-			if err := s.Write(ctx(t), b); err != nil {
+			if err := s.Write(sinktest.Context(t), b); err != nil {
 				t.Fatalf("retry: %v", err)
 			}
 			if srv.Count() != 4 {
@@ -319,10 +260,10 @@ func TestRetryable(t *testing.T) {
 }
 
 func TestPermanentWithExcerpt(t *testing.T) {
-	srv := startServer(t, httpsink.Options{})
+	srv := sinktest.Start(t, httpsink.New(httpsink.Options{}))
 	s, _ := newSink(t, defaults(srv.URL()))
 	srv.RejectMatching("bad-doc", nethttp.StatusBadRequest)
-	err := s.Write(ctx(t), batchOf([]string{`{"m":"bad-doc"}`}))
+	err := s.Write(sinktest.Context(t), sinktest.Batch([]string{`{"m":"bad-doc"}`}...))
 	if !pipeline.IsPermanent(err) {
 		t.Fatalf("400: %v, want permanent", err)
 	}
@@ -332,7 +273,7 @@ func TestPermanentWithExcerpt(t *testing.T) {
 
 	for _, code := range []int{404, 413, 422} {
 		srv.FailNext(1, code, "")
-		if err := s.Write(ctx(t), batchOf(docs("p", 1, 50))); !pipeline.IsPermanent(err) {
+		if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("p", 1, 50)...)); !pipeline.IsPermanent(err) {
 			t.Errorf("%d: %v, want permanent", code, err)
 		}
 	}
@@ -343,14 +284,14 @@ func TestPermanentWithExcerpt(t *testing.T) {
 func TestSplitSecondPartRejected(t *testing.T) {
 	for _, format := range []string{FormatNDJSON, FormatJSONArray} {
 		t.Run(format, func(t *testing.T) {
-			srv := startServer(t, httpsink.Options{})
+			srv := sinktest.Start(t, httpsink.New(httpsink.Options{}))
 			cfg := defaults(srv.URL())
 			cfg.MaxBodyBytes, cfg.Format = 1024, format
 			s, _ := newSink(t, cfg)
 			ds := docs("s", 15, 200)
 			ds[7] = strings.Replace(ds[7], "hhhh", "REJECT-ME", 1)
 			srv.RejectMatching("REJECT-ME", nethttp.StatusBadRequest)
-			err := s.Write(ctx(t), batchOf(ds))
+			err := s.Write(sinktest.Context(t), sinktest.Batch(ds...))
 			var pe *pipeline.PartialError
 			if !errors.As(err, &pe) {
 				t.Fatalf("err %v, want a PartialError", err)
@@ -404,7 +345,7 @@ func TestSplitSizes(t *testing.T) {
 		s := &Sink{maxBody: tc.max, array: tc.format == FormatJSONArray}
 		var gotParts [][2]int
 		off := 0
-		b := batchOf(ds)
+		b := sinktest.Batch(ds...)
 		for _, p := range s.plan(b) {
 			gotParts = append(gotParts, [2]int{p.lo, p.hi})
 			if p.start != off || string(b.NDJSON()[p.start:p.end]) != strings.Join(ds[p.lo:p.hi], "\n")+"\n" {
@@ -437,7 +378,7 @@ func TestSplitLaterPartRetryable(t *testing.T) {
 	cfg := defaults(hs.URL)
 	cfg.MaxBodyBytes = 1024
 	s, _ := newSink(t, cfg)
-	err := s.Write(ctx(t), batchOf(docs("l", 15, 200)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs("l", 15, 200)...))
 	var pe *pipeline.PartialError
 	var ra *pipeline.RetryAfterError
 	if !errors.As(err, &pe) || !errors.As(err, &ra) || pipeline.IsPermanent(err) {
@@ -464,12 +405,12 @@ func TestSplitLaterPartRetryable(t *testing.T) {
 // TestSplitFirstPartRetryable: when nothing got through, the whole batch is
 // retried with a plain error.
 func TestSplitFirstPartRetryable(t *testing.T) {
-	srv := startServer(t, httpsink.Options{})
+	srv := sinktest.Start(t, httpsink.New(httpsink.Options{}))
 	cfg := defaults(srv.URL())
 	cfg.MaxBodyBytes = 1024
 	s, _ := newSink(t, cfg)
 	srv.FailNext(1, 503, "1")
-	err := s.Write(ctx(t), batchOf(docs("f", 15, 200)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs("f", 15, 200)...))
 	var pe *pipeline.PartialError
 	var ra *pipeline.RetryAfterError
 	if err == nil || errors.As(err, &pe) || !errors.As(err, &ra) || pipeline.IsPermanent(err) {
@@ -481,18 +422,18 @@ func TestSplitFirstPartRetryable(t *testing.T) {
 }
 
 func TestServerDownThenUp(t *testing.T) {
-	srv := startServer(t, httpsink.Options{})
+	srv := sinktest.Start(t, httpsink.New(httpsink.Options{}))
 	s, _ := newSink(t, defaults(srv.URL()))
 	var all []string
 	for i := 0; i < 10; i++ {
 		ds := docs(fmt.Sprintf("batch%d", i), 20, 150)
 		all = append(all, ds...)
-		b := batchOf(ds)
+		b := sinktest.Batch(ds...)
 		if i == 5 {
 			if err := srv.SetDown(true); err != nil {
 				t.Fatal(err)
 			}
-			err := s.Write(ctx(t), b)
+			err := s.Write(sinktest.Context(t), b)
 			if err == nil || pipeline.IsPermanent(err) {
 				t.Fatalf("write while down: %v, want a retryable error", err)
 			}
@@ -505,7 +446,7 @@ func TestServerDownThenUp(t *testing.T) {
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			err := s.Write(ctx(t), b)
+			err := s.Write(sinktest.Context(t), b)
 			if err == nil {
 				break
 			}
@@ -531,12 +472,12 @@ func TestServerDownThenUp(t *testing.T) {
 }
 
 func TestTimeoutIsRetryable(t *testing.T) {
-	srv := startServer(t, httpsink.Options{})
+	srv := sinktest.Start(t, httpsink.New(httpsink.Options{}))
 	srv.SetLatency(2 * time.Second)
 	cfg := defaults(srv.URL())
 	cfg.Timeout = 100 * time.Millisecond
 	s, _ := newSink(t, cfg)
-	err := s.Write(ctx(t), batchOf(docs("t", 1, 50)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs("t", 1, 50)...))
 	if err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "Timeout") {
 		t.Fatalf("err %v, want a retryable timeout", err)
 	}
@@ -546,14 +487,14 @@ func TestTimeoutIsRetryable(t *testing.T) {
 }
 
 func TestCloseIsIdempotent(t *testing.T) {
-	srv := startServer(t, httpsink.Options{})
+	srv := sinktest.Start(t, httpsink.New(httpsink.Options{}))
 	s, _ := newSink(t, defaults(srv.URL()))
 	for i := 0; i < 2; i++ {
 		if err := s.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Write(ctx(t), batchOf(docs("c", 1, 50))); !errors.Is(err, ErrClosed) {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("c", 1, 50)...)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Write after Close: %v, want ErrClosed", err)
 	}
 	var nilSink *Sink
@@ -567,9 +508,9 @@ func TestCloseIsIdempotent(t *testing.T) {
 // errors and logs.
 func TestSecretsNeverLeak(t *testing.T) {
 	const secret = "s3cr3t-token"
-	srv := startServer(t, httpsink.Options{BearerToken: secret})
+	srv := sinktest.Start(t, httpsink.New(httpsink.Options{BearerToken: secret}))
 	var errs []string
-	var logs []*logBuf
+	var logs []*sinktest.LogBuffer
 	check := func(err error) {
 		if err != nil {
 			errs = append(errs, err.Error())
@@ -585,19 +526,19 @@ func TestSecretsNeverLeak(t *testing.T) {
 		cfg.TLS = nil
 		s, lb := newSink(t, cfg)
 		logs = append(logs, lb)
-		check(s.Write(ctx(t), batchOf(docs("x", 2, 60))))
-		check(s.Check(ctx(t)))
+		check(s.Write(sinktest.Context(t), sinktest.Batch(docs("x", 2, 60)...)))
+		check(s.Check(sinktest.Context(t)))
 		// The receiver echoes part of the body, which holds the secret.
 		srv.RejectMatching(secret, 400)
-		check(s.Write(ctx(t), batchOf([]string{`{"m":"` + secret + `"}`})))
+		check(s.Write(sinktest.Context(t), sinktest.Batch([]string{`{"m":"` + secret + `"}`}...)))
 		srv.RejectMatching("", 0)
 		for _, code := range []int{429, 500, 404} {
 			srv.FailNext(1, code, "1")
-			check(s.Write(ctx(t), batchOf(docs("y", 1, 60))))
+			check(s.Write(sinktest.Context(t), sinktest.Batch(docs("y", 1, 60)...)))
 		}
 		srv.SetDown(true)
-		check(s.Write(ctx(t), batchOf(docs("z", 1, 60))))
-		check(s.Check(ctx(t)))
+		check(s.Write(sinktest.Context(t), sinktest.Batch(docs("z", 1, 60)...)))
+		check(s.Check(sinktest.Context(t)))
 		srv.SetDown(false)
 	}
 	// Invalid configs.

@@ -1,42 +1,32 @@
 package http
 
 import (
-	"crypto/tls"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/alertrelay/alertrelay/internal/emulator/httpsink"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 	"github.com/alertrelay/alertrelay/internal/testcert"
 )
 
-func startTLS(t *testing.T, cfg *tls.Config) *httpsink.Server {
-	t.Helper()
-	s := httpsink.New(httpsink.Options{})
-	if err := s.StartTLS("127.0.0.1:0", cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
 func TestTLSWithCAFile(t *testing.T) {
 	p := testcert.NewT(t)
-	srv := startTLS(t, p.ServerTLS(false))
+	srv := sinktest.StartTLS(t, httpsink.New(httpsink.Options{}), p.ServerTLS(false))
 
 	cfg := defaults(srv.URL())
 	cfg.TLS = &TLSConfig{CAFile: p.CAFile}
 	s, _ := newSink(t, cfg)
-	if err := s.Write(ctx(t), batchOf(docs("tls", 3, 100))); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("tls", 3, 100)...)); err != nil {
 		t.Fatalf("with ca_file: %v", err)
 	}
-	if err := s.Check(ctx(t)); err != nil {
+	if err := s.Check(sinktest.Context(t)); err != nil {
 		t.Fatalf("Check with ca_file: %v", err)
 	}
 
 	without, _ := newSink(t, defaults(srv.URL()))
-	err := without.Write(ctx(t), batchOf(docs("tls", 3, 100)))
+	err := without.Write(sinktest.Context(t), sinktest.Batch(docs("tls", 3, 100)...))
 	if err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "x509") {
 		t.Fatalf("without ca_file: %v, want a retryable x509 error", err)
 	}
@@ -47,29 +37,29 @@ func TestTLSWithCAFile(t *testing.T) {
 
 func TestTLSServerNameMismatch(t *testing.T) {
 	p := testcert.NewT(t)
-	srv := startTLS(t, p.ServerTLS(false))
+	srv := sinktest.StartTLS(t, httpsink.New(httpsink.Options{}), p.ServerTLS(false))
 	cfg := defaults(srv.URL())
 	cfg.TLS = &TLSConfig{CAFile: p.CAFile, ServerName: "siem.example.com"}
 	s, _ := newSink(t, cfg)
-	if err := s.Write(ctx(t), batchOf(docs("sn", 1, 100))); err == nil || !strings.Contains(err.Error(), "siem.example.com") {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("sn", 1, 100)...)); err == nil || !strings.Contains(err.Error(), "siem.example.com") {
 		t.Fatalf("err %v, want a certificate name mismatch", err)
 	}
 }
 
 func TestMutualTLS(t *testing.T) {
 	p := testcert.NewT(t)
-	srv := startTLS(t, p.ServerTLS(true))
+	srv := sinktest.StartTLS(t, httpsink.New(httpsink.Options{}), p.ServerTLS(true))
 
 	cfg := defaults(srv.URL())
 	cfg.TLS = &TLSConfig{CAFile: p.CAFile}
 	noCert, _ := newSink(t, cfg)
-	if err := noCert.Write(ctx(t), batchOf(docs("m", 2, 100))); err == nil || pipeline.IsPermanent(err) {
+	if err := noCert.Write(sinktest.Context(t), sinktest.Batch(docs("m", 2, 100)...)); err == nil || pipeline.IsPermanent(err) {
 		t.Fatalf("without a client certificate: %v, want a retryable error", err)
 	}
 
 	cfg.TLS = &TLSConfig{CAFile: p.CAFile, CertFile: p.ClientCertFile, KeyFile: p.ClientKeyFile}
 	s, _ := newSink(t, cfg)
-	if err := s.Write(ctx(t), batchOf(docs("m", 2, 100))); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("m", 2, 100)...)); err != nil {
 		t.Fatalf("with a client certificate: %v", err)
 	}
 	if srv.Count() != 2 {
@@ -79,7 +69,7 @@ func TestMutualTLS(t *testing.T) {
 
 func TestInsecureSkipVerifyWarns(t *testing.T) {
 	p := testcert.NewT(t)
-	srv := startTLS(t, p.ServerTLS(false))
+	srv := sinktest.StartTLS(t, httpsink.New(httpsink.Options{}), p.ServerTLS(false))
 	cfg := defaults(srv.URL())
 	cfg.TLS = &TLSConfig{InsecureSkipVerify: true}
 	s, logs := newSink(t, cfg)
@@ -87,7 +77,7 @@ func TestInsecureSkipVerifyWarns(t *testing.T) {
 	if strings.Count(out, "level=WARN") != 1 || !strings.Contains(out, "insecure_skip_verify") {
 		t.Errorf("want one WARN naming insecure_skip_verify, got:\n%s", out)
 	}
-	if err := s.Write(ctx(t), batchOf(docs("i", 2, 100))); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("i", 2, 100)...)); err != nil {
 		t.Fatal(err)
 	}
 	if srv.Count() != 2 {

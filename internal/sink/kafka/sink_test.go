@@ -1,16 +1,11 @@
 package kafka
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,33 +17,9 @@ import (
 	kafkaemu "github.com/alertrelay/alertrelay/internal/emulator/kafka"
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 	"github.com/alertrelay/alertrelay/internal/testcert"
 )
-
-// logBuf collects the sink's log output (franz-go logs from its own
-// goroutines, hence the lock).
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func startCluster(t testing.TB, opt kafkaemu.Options) *kafkaemu.Cluster {
 	t.Helper()
@@ -76,48 +47,9 @@ var fastOpts = []kgo.Opt{
 	kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }),
 }
 
-func newTestSink(t testing.TB, cfg Config) (*Sink, *logBuf) {
+func newTestSink(t testing.TB, cfg Config) (*Sink, *sinktest.LogBuffer) {
 	t.Helper()
-	logs := &logBuf{}
-	deps := pipeline.Deps{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	s, err := newSink(cfg, deps, fastOpts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return s, logs
-}
-
-// golden returns the normalizer's sample documents: CyberTrace detections
-// (provider "ct") and Cynet alerts (provider "cynet-acme").
-func golden(t testing.TB) [][]byte {
-	t.Helper()
-	var docs [][]byte
-	for _, name := range []string{"cybertrace_kv.golden.ndjson", "cynet_alerts.golden.ndjson"} {
-		f, err := os.Open(filepath.Join("..", "..", "normalize", "testdata", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			if len(bytes.TrimSpace(sc.Bytes())) > 0 {
-				docs = append(docs, bytes.Clone(sc.Bytes()))
-			}
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(docs) < 4 {
-		t.Fatalf("only %d golden documents", len(docs))
-	}
-	return docs
+	return sinktest.NewSink(t, nil, func(d pipeline.Deps) (*Sink, error) { return newSink(cfg, d, fastOpts...) })
 }
 
 // synth returns n small documents with ids prefix-0..n-1.
@@ -130,14 +62,6 @@ func synth(prefix string, n int) [][]byte {
 	return docs
 }
 
-func batchOf(docs [][]byte) *event.Batch {
-	b := event.NewBatch(len(docs), 512)
-	for _, d := range docs {
-		b.Append(d)
-	}
-	return b
-}
-
 func idOf(t testing.TB, doc []byte) string {
 	m, ok := event.ReadMeta(doc)
 	if !ok || m.ID == nil {
@@ -148,7 +72,7 @@ func idOf(t testing.TB, doc []byte) string {
 
 func readIDs(t testing.TB, c *kafkaemu.Cluster) map[string]int {
 	t.Helper()
-	ids, err := c.ReadIDs(testCtx(t))
+	ids, err := c.ReadIDs(sinktest.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,9 +94,9 @@ func TestWriteRecordsFieldByField(t *testing.T) {
 	cfg.Headers = map[string]string{"origin": "relay-1", "env": "test"}
 	s, _ := newTestSink(t, cfg)
 
-	docs := append(golden(t), synth("spread", 40)...)
-	b := batchOf(docs)
-	ctx := testCtx(t)
+	docs := append(sinktest.Golden[[]byte](t), synth("spread", 40)...)
+	b := sinktest.Batch(docs...)
+	ctx := sinktest.Context(t)
 	// Twice: the same key must land on the same partition both times.
 	for range 2 {
 		if err := s.Write(ctx, b); err != nil {
@@ -237,10 +161,10 @@ func TestWriteWithoutIDOrTimestamp(t *testing.T) {
 	s, _ := newTestSink(t, defaults(c))
 	docs := [][]byte{[]byte(`{"message":"no event object"}`), []byte(`{"@timestamp":"yesterday","event":{"id":"x\u0041"}}`)}
 	before := time.Now().Add(-time.Second)
-	if err := s.Write(testCtx(t), batchOf(docs)); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs...)); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := c.Records(testCtx(t), DefaultTopic)
+	recs, err := c.Records(sinktest.Context(t), DefaultTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,16 +185,16 @@ func TestTopicTemplate(t *testing.T) {
 	cfg.Topic = "siem.{source}.{dataset}"
 	cfg.AutoCreateTopics = true
 	s, _ := newTestSink(t, cfg)
-	docs := golden(t)
+	docs := sinktest.Golden[[]byte](t)
 	docs = append(docs,
 		[]byte(`{"event":{"id":"odd-1","provider":"a b/c","dataset":"x"}}`),
 		[]byte(`{"event":{"id":"odd-2"}}`))
-	if err := s.Write(testCtx(t), batchOf(docs)); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs...)); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string][]string{} // topic -> ids
 	for _, topic := range c.Topics() {
-		recs, err := c.Records(testCtx(t), topic)
+		recs, err := c.Records(sinktest.Context(t), topic)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,7 +244,7 @@ func TestTopicTemplateInvalidNameIsPermanent(t *testing.T) {
 		[]byte(`{"event":{"id":"long","provider":"` + long + `"}}`),
 		[]byte(`{"event":{"id":"dot","provider":"."}}`),
 	}
-	err := s.Write(testCtx(t), batchOf(docs))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs...))
 	var pe *pipeline.PartialError
 	if !errors.As(err, &pe) {
 		t.Fatalf("Write: %v, want a PartialError", err)
@@ -350,10 +274,10 @@ func TestCompressionRoundTrip(t *testing.T) {
 			cfg.Topic, cfg.Compression = codec, codec
 			s, _ := newTestSink(t, cfg)
 			docs := synth(codec, 50)
-			if err := s.Write(testCtx(t), batchOf(docs)); err != nil {
+			if err := s.Write(sinktest.Context(t), sinktest.Batch(docs...)); err != nil {
 				t.Fatal(err)
 			}
-			recs, err := c.Records(testCtx(t), codec)
+			recs, err := c.Records(sinktest.Context(t), codec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -381,10 +305,10 @@ func TestSASL(t *testing.T) {
 			cfg.SASL = &SASLConfig{Mechanism: strings.ToLower(mech), Username: "relay", Password: config.NewSecret("right-secret")}
 			s, _ := newTestSink(t, cfg)
 			docs := synth("sasl", 5)
-			if err := s.Check(testCtx(t)); err != nil {
+			if err := s.Check(sinktest.Context(t)); err != nil {
 				t.Fatalf("Check: %v", err)
 			}
-			if err := s.Write(testCtx(t), batchOf(docs)); err != nil {
+			if err := s.Write(sinktest.Context(t), sinktest.Batch(docs...)); err != nil {
 				t.Fatalf("Write: %v", err)
 			}
 
@@ -392,8 +316,8 @@ func TestSASL(t *testing.T) {
 			bad.Timeout = time.Second
 			bad.SASL = &SASLConfig{Mechanism: mech, Username: "relay", Password: config.NewSecret("wrong-secret")}
 			bs, logs := newTestSink(t, bad)
-			werr := bs.Write(testCtx(t), batchOf(synth("refused", 3)))
-			cerr := bs.Check(testCtx(t))
+			werr := bs.Write(sinktest.Context(t), sinktest.Batch(synth("refused", 3)...))
+			cerr := bs.Check(sinktest.Context(t))
 			for what, err := range map[string]error{"Write": werr, "Check": cerr} {
 				var pe *pipeline.PartialError
 				switch {
@@ -453,7 +377,7 @@ func TestTLS(t *testing.T) {
 			}
 			s, logs := newTestSink(t, cfg)
 			docs := synth("tls", 3)
-			err := s.Write(testCtx(t), batchOf(docs))
+			err := s.Write(sinktest.Context(t), sinktest.Batch(docs...))
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -525,7 +449,7 @@ func TestBrokerErrors(t *testing.T) {
 			if err := c.FailNext(tc.count, tc.topic, tc.err); err != nil {
 				t.Fatal(err)
 			}
-			err := s.Write(testCtx(t), batchOf(docs))
+			err := s.Write(sinktest.Context(t), sinktest.Batch(docs...))
 			if tc.wantNil {
 				if err != nil {
 					t.Fatalf("Write: %v, want nil", err)
@@ -567,7 +491,7 @@ func TestAllRecordsRetryableIsOneError(t *testing.T) {
 	if err := c.FailNext(-1, "", kerr.TopicAuthorizationFailed); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Write(testCtx(t), batchOf(synth("denied", 6)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(synth("denied", 6)...))
 	var pe *pipeline.PartialError
 	if err == nil || errors.As(err, &pe) || pipeline.IsPermanent(err) {
 		t.Fatalf("Write: %v, want one retryable error", err)
@@ -585,7 +509,7 @@ func TestRecordTooLargeForClient(t *testing.T) {
 	s, _ := newTestSink(t, cfg)
 	big := fmt.Appendf(nil, `{"event":{"id":"big"},"blob":"%s"}`, strings.Repeat("x", 4096))
 	docs := [][]byte{[]byte(`{"event":{"id":"small-0"}}`), big, []byte(`{"event":{"id":"small-2"}}`)}
-	err := s.Write(testCtx(t), batchOf(docs))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs...))
 	var pe *pipeline.PartialError
 	if !errors.As(err, &pe) {
 		t.Fatalf("Write: %v, want a PartialError", err)
@@ -601,8 +525,8 @@ func TestRecordTooLargeForClient(t *testing.T) {
 func TestThrottling(t *testing.T) {
 	c := startCluster(t, kafkaemu.Options{Partitions: 1})
 	s, logs := newTestSink(t, defaults(c))
-	ctx := testCtx(t)
-	if err := s.Write(ctx, batchOf(synth("warm", 1))); err != nil {
+	ctx := sinktest.Context(t)
+	if err := s.Write(ctx, sinktest.Batch(synth("warm", 1)...)); err != nil {
 		t.Fatal(err)
 	}
 	const d = 300 * time.Millisecond
@@ -611,7 +535,7 @@ func TestThrottling(t *testing.T) {
 	}
 	docs := synth("throttled", 10)
 	begin := time.Now()
-	err := s.Write(ctx, batchOf(docs))
+	err := s.Write(ctx, sinktest.Batch(docs...))
 	if err != nil {
 		t.Fatalf("Write: %v: throttling is waited out inside the client", err)
 	}
@@ -636,14 +560,14 @@ func TestTimeoutCopiesBatch(t *testing.T) {
 	cfg := defaults(c)
 	cfg.Timeout = 300 * time.Millisecond
 	s, _ := newTestSink(t, cfg)
-	ctx := testCtx(t)
+	ctx := sinktest.Context(t)
 	// Connect and load metadata first (the first Write can need more than
 	// 300ms under the race detector).
 	if err := s.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for attempt := 0; ; attempt++ {
-		err := s.Write(ctx, batchOf(synth("warm", 1)))
+		err := s.Write(ctx, sinktest.Batch(synth("warm", 1)...))
 		if err == nil {
 			break
 		}
@@ -653,7 +577,7 @@ func TestTimeoutCopiesBatch(t *testing.T) {
 	}
 	c.SetLatency(time.Second)
 	docs := synth("slow", 20)
-	b := batchOf(docs)
+	b := sinktest.Batch(docs...)
 	begin := time.Now()
 	err := s.Write(ctx, b)
 	if el := time.Since(begin); el > 900*time.Millisecond {
@@ -672,7 +596,7 @@ func TestTimeoutCopiesBatch(t *testing.T) {
 	// The next Writes wait behind the slow request, then go through, as
 	// the delivery loop's retries would.
 	for attempt := 0; ; attempt++ {
-		err := s.Write(ctx, batchOf(docs))
+		err := s.Write(ctx, sinktest.Batch(docs...))
 		if err == nil {
 			break
 		}
@@ -711,13 +635,13 @@ func TestRestartMidStream(t *testing.T) {
 	cfg := defaults(c)
 	cfg.Timeout = time.Second
 	s, _ := newTestSink(t, cfg)
-	ctx := testCtx(t)
+	ctx := sinktest.Context(t)
 	var all [][]byte
 	failures := 0
 	for i := range 12 {
 		docs := synth(fmt.Sprintf("b%d", i), 50)
 		all = append(all, docs...)
-		b := batchOf(docs)
+		b := sinktest.Batch(docs...)
 		switch i {
 		case 4:
 			if err := c.SetDown(true); err != nil {
@@ -753,7 +677,7 @@ func TestRestartMidStream(t *testing.T) {
 				for _, it := range pe.Items {
 					retry = append(retry, b.Doc(it.Index))
 				}
-				b = batchOf(retry)
+				b = sinktest.Batch(retry...)
 			}
 		}
 	}
@@ -788,7 +712,7 @@ func hasPermanent(pe *pipeline.PartialError) bool {
 
 func TestCheck(t *testing.T) {
 	c := startCluster(t, kafkaemu.Options{Topics: []string{"alerts"}, Partitions: 1})
-	ctx := testCtx(t)
+	ctx := sinktest.Context(t)
 	for _, tc := range []struct {
 		name    string
 		topic   string
@@ -836,10 +760,10 @@ func TestCloseAndErrClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Write(testCtx(t), batchOf(synth("late", 1))); !errors.Is(err, ErrClosed) {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(synth("late", 1)...)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Write after Close: %v, want ErrClosed", err)
 	}
-	if err := s.Check(testCtx(t)); !errors.Is(err, ErrClosed) {
+	if err := s.Check(sinktest.Context(t)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Check after Close: %v, want ErrClosed", err)
 	}
 	var nilSink *Sink
@@ -851,12 +775,12 @@ func TestCloseAndErrClosed(t *testing.T) {
 	}
 	// An empty batch and a cancelled context send nothing.
 	s2, _ := newTestSink(t, defaults(c))
-	if err := s2.Write(testCtx(t), event.NewBatch(0, 0)); err != nil {
+	if err := s2.Write(sinktest.Context(t), event.NewBatch(0, 0)); err != nil {
 		t.Errorf("empty batch: %v", err)
 	}
 	cctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s2.Write(cctx, batchOf(synth("cancelled", 1))); !errors.Is(err, context.Canceled) {
+	if err := s2.Write(cctx, sinktest.Batch(synth("cancelled", 1)...)); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: %v", err)
 	}
 	if n := c.Count(); n != 0 {

@@ -1,16 +1,12 @@
 package sentinel
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	nethttp "net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -24,35 +20,8 @@ import (
 	emu "github.com/alertrelay/alertrelay/internal/emulator/sentinel"
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 )
-
-// logBuf collects the sink's log output (transport goroutines too).
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func startEmu(t *testing.T, opt emu.Options) *emu.Server {
-	t.Helper()
-	s := emu.New(opt)
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
 
 // cfgFor is a config pointing endpoint and authority at srv, with its
 // credentials, DCR and stream.
@@ -67,77 +36,21 @@ func cfgFor(srv *emu.Server) Config {
 	return c
 }
 
-func newSink(t *testing.T, cfg Config) (*Sink, *logBuf) {
+func newSink(t *testing.T, cfg Config) (*Sink, *sinktest.LogBuffer) {
 	t.Helper()
 	return newSinkNow(t, cfg, nil)
 }
 
-func newSinkNow(t *testing.T, cfg Config, now func() time.Time) (*Sink, *logBuf) {
+func newSinkNow(t *testing.T, cfg Config, now func() time.Time) (*Sink, *sinktest.LogBuffer) {
 	t.Helper()
-	logs := &logBuf{}
-	deps := pipeline.Deps{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: now}
-	s, err := New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return s, logs
+	return sinktest.NewSink(t, now, func(d pipeline.Deps) (*Sink, error) { return New(cfg, d) })
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
-// goldenDocs returns the normalizer's sample documents (CyberTrace and
-// Cynet).
-func goldenDocs(t testing.TB) [][]byte {
-	t.Helper()
-	var out [][]byte
-	for _, name := range []string{"cybertrace_kv", "cynet_alerts"} {
-		f, err := os.Open("../../normalize/testdata/" + name + ".golden.ndjson")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
-				out = append(out, bytes.Clone(line))
-			}
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(out) < 20 {
-		t.Fatalf("only %d golden documents", len(out))
-	}
-	return out
-}
-
-// docs returns n documents of about size bytes with IDs prefix-<i>.
+// docs returns n documents of size bytes with IDs prefix-<i>.
 func docs(prefix string, n, size int) [][]byte {
-	out := make([][]byte, n)
-	for i := range out {
-		head := fmt.Sprintf(`{"@timestamp":"2025-03-01T08:00:%02d.000Z","event":{"id":"%s-%04d","kind":"alert","dataset":"cybertrace.detection","provider":"ct"},"message":"`, i%60, prefix, i)
-		out[i] = []byte(head + strings.Repeat(string(rune('a'+i%26)), max(size-len(head)-2, 0)) + `"}`)
-	}
-	return out
-}
-
-func batchOf(ds [][]byte) *event.Batch {
-	b := event.NewBatch(len(ds), 256)
-	for _, d := range ds {
-		b.Append(d)
-	}
-	return b
+	return sinktest.Docs[[]byte](n, size, func(i int) string {
+		return fmt.Sprintf(`{"@timestamp":"2025-03-01T08:00:%02d.000Z","event":{"id":"%s-%04d","kind":"alert","dataset":"cybertrace.detection","provider":"ct"},"message":"`, i%60, prefix, i)
+	})
 }
 
 func idOf(t testing.TB, doc []byte) string {
@@ -171,13 +84,13 @@ func TestWriteGoldenDocuments(t *testing.T) {
 	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	for _, compression := range []string{CompressionNone, CompressionGzip} {
 		t.Run(compression, func(t *testing.T) {
-			srv := startEmu(t, emu.Options{})
+			srv := sinktest.Start(t, emu.New(emu.Options{}))
 			cfg := cfgFor(srv)
 			cfg.Compression = compression
 			s, _ := newSinkNow(t, cfg, func() time.Time { return fixedNow })
-			ds := goldenDocs(t)
-			b := batchOf(ds)
-			if err := s.Write(ctx(t), b); err != nil {
+			ds := sinktest.Golden[[]byte](t)
+			b := sinktest.Batch(ds...)
+			if err := s.Write(sinktest.Context(t), b); err != nil {
 				t.Fatal(err)
 			}
 			checkRows(t, srv, ds)
@@ -223,9 +136,9 @@ func TestWriteGoldenDocuments(t *testing.T) {
 }
 
 func TestEmptyBatch(t *testing.T) {
-	srv := startEmu(t, emu.Options{})
+	srv := sinktest.Start(t, emu.New(emu.Options{}))
 	s, _ := newSink(t, cfgFor(srv))
-	if err := s.Write(ctx(t), event.NewBatch(0, 0)); err != nil {
+	if err := s.Write(sinktest.Context(t), event.NewBatch(0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if srv.Requests() != 0 || srv.TokenRequests() != 0 {
@@ -234,12 +147,12 @@ func TestEmptyBatch(t *testing.T) {
 }
 
 func TestSplitInOrder(t *testing.T) {
-	srv := startEmu(t, emu.Options{})
+	srv := sinktest.Start(t, emu.New(emu.Options{}))
 	cfg := cfgFor(srv)
 	cfg.MaxBodyBytes = MinMaxBodyBytes
 	s, _ := newSinkNow(t, cfg, func() time.Time { return fixedNow })
 	ds := docs("split", 100, 1000)
-	if err := s.Write(ctx(t), batchOf(ds)); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(ds...)); err != nil {
 		t.Fatal(err)
 	}
 	checkRows(t, srv, ds)
@@ -247,25 +160,6 @@ func TestSplitInOrder(t *testing.T) {
 	if got := srv.Requests(); got != 8 {
 		t.Errorf("%d requests, want 8", got)
 	}
-}
-
-// items renders a PartialError's items as "index:P" (permanent) or
-// "index:R" (retry).
-func items(t *testing.T, err error) []string {
-	t.Helper()
-	var pe *pipeline.PartialError
-	if !errors.As(err, &pe) {
-		t.Fatalf("%T %v is not a PartialError", err, err)
-	}
-	var out []string
-	for _, it := range pe.Items {
-		k := "R"
-		if it.Permanent {
-			k = "P"
-		}
-		out = append(out, fmt.Sprintf("%d:%s", it.Index, k))
-	}
-	return out
 }
 
 func indexes(lo, hi int, kind string) []string {
@@ -311,13 +205,13 @@ func TestPartialFailure(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startEmu(t, emu.Options{})
+			srv := sinktest.Start(t, emu.New(emu.Options{}))
 			cfg := cfgFor(srv)
 			cfg.MaxBodyBytes = MinMaxBodyBytes
 			s, _ := newSink(t, cfg)
 			tc.setup(srv)
-			err := s.Write(ctx(t), batchOf(docs("p", 40, 1000)))
-			if diff := cmp.Diff(tc.want, items(t, err)); diff != "" {
+			err := s.Write(sinktest.Context(t), sinktest.Batch(docs("p", 40, 1000)...))
+			if diff := cmp.Diff(tc.want, sinktest.Items(t, err)); diff != "" {
 				t.Errorf("items (-want +got):\n%s", diff)
 			}
 			var ra *pipeline.RetryAfterError
@@ -332,12 +226,12 @@ func TestPartialFailure(t *testing.T) {
 }
 
 func TestFirstRequestRetryableIsWholeBatch(t *testing.T) {
-	srv := startEmu(t, emu.Options{})
+	srv := sinktest.Start(t, emu.New(emu.Options{}))
 	cfg := cfgFor(srv)
 	cfg.MaxBodyBytes = MinMaxBodyBytes
 	s, _ := newSink(t, cfg)
 	srv.FailNext(1, nethttp.StatusBadGateway, "")
-	err := s.Write(ctx(t), batchOf(docs("f", 40, 1000)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs("f", 40, 1000)...))
 	var pe *pipeline.PartialError
 	if err == nil || pipeline.IsPermanent(err) || errors.As(err, &pe) {
 		t.Fatalf("err %v, want a plain retryable error", err)
@@ -366,11 +260,11 @@ func TestThrottlingAndServerErrors(t *testing.T) {
 		{"405 (not an ingestion endpoint)", 405, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startEmu(t, emu.Options{})
+			srv := sinktest.Start(t, emu.New(emu.Options{}))
 			s, _ := newSinkNow(t, cfgFor(srv), func() time.Time { return now })
 			srv.FailNext(1, tc.status, tc.retryAfter)
-			b := batchOf(docs("t", 5, 300))
-			err := s.Write(ctx(t), b)
+			b := sinktest.Batch(docs("t", 5, 300)...)
+			err := s.Write(sinktest.Context(t), b)
 			if err == nil || pipeline.IsPermanent(err) {
 				t.Fatalf("err %v, want retryable", err)
 			}
@@ -381,7 +275,7 @@ func TestThrottlingAndServerErrors(t *testing.T) {
 			if got := errors.As(err, &ra); got != (tc.delay > 0) || (got && ra.Delay != tc.delay) {
 				t.Errorf("RetryAfterError %v %v, want delay %v", got, ra, tc.delay)
 			}
-			if err := s.Write(ctx(t), b); err != nil {
+			if err := s.Write(sinktest.Context(t), b); err != nil {
 				t.Fatalf("retry: %v", err)
 			}
 			if srv.Count() != 5 {
@@ -440,7 +334,7 @@ func TestAuthenticationFailures(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startEmu(t, emu.Options{})
+			srv := sinktest.Start(t, emu.New(emu.Options{}))
 			cfg := cfgFor(srv)
 			if tc.modify != nil {
 				tc.modify(&cfg)
@@ -449,8 +343,8 @@ func TestAuthenticationFailures(t *testing.T) {
 				tc.setup(srv)
 			}
 			s, logs := newSink(t, cfg)
-			b := batchOf(docs("auth", 3, 200))
-			err := s.Write(ctx(t), b)
+			b := sinktest.Batch(docs("auth", 3, 200)...)
+			err := s.Write(sinktest.Context(t), b)
 			if err == nil || pipeline.IsPermanent(err) {
 				t.Fatalf("err %v, want a retryable error (the events stay queued)", err)
 			}
@@ -478,7 +372,7 @@ func TestAuthenticationFailures(t *testing.T) {
 				return
 			}
 			tc.fix(srv)
-			if err := s.Write(ctx(t), b); err != nil {
+			if err := s.Write(sinktest.Context(t), b); err != nil {
 				t.Fatalf("after the fix: %v", err)
 			}
 			if srv.Count() != 3 {
@@ -489,14 +383,14 @@ func TestAuthenticationFailures(t *testing.T) {
 }
 
 func TestExpiredTokenIsRenewedOnce(t *testing.T) {
-	srv := startEmu(t, emu.Options{})
+	srv := sinktest.Start(t, emu.New(emu.Options{}))
 	s, logs := newSink(t, cfgFor(srv))
-	b := batchOf(docs("x", 2, 200))
-	if err := s.Write(ctx(t), b); err != nil {
+	b := sinktest.Batch(docs("x", 2, 200)...)
+	if err := s.Write(sinktest.Context(t), b); err != nil {
 		t.Fatal(err)
 	}
 	srv.ExpireTokens() // revoked, or expired early: the next request gets 401
-	if err := s.Write(ctx(t), b); err != nil {
+	if err := s.Write(sinktest.Context(t), b); err != nil {
 		t.Fatalf("after the token expired: %v", err)
 	}
 	if srv.TokenRequests() != 2 || srv.Requests() != 3 {
@@ -510,12 +404,12 @@ func TestExpiredTokenIsRenewedOnce(t *testing.T) {
 func TestPersistent401(t *testing.T) {
 	// Tokens come from another emulator, so the ingestion endpoint never
 	// accepts them (a token for the wrong tenant or audience).
-	ingest := startEmu(t, emu.Options{})
-	authority := startEmu(t, emu.Options{})
+	ingest := sinktest.Start(t, emu.New(emu.Options{}))
+	authority := sinktest.Start(t, emu.New(emu.Options{}))
 	cfg := cfgFor(ingest)
 	cfg.Authority = authority.URL()
 	s, _ := newSink(t, cfg)
-	err := s.Write(ctx(t), batchOf(docs("y", 2, 200)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs("y", 2, 200)...))
 	if err == nil || pipeline.IsPermanent(err) || !errors.Is(err, ErrAuthentication) ||
 		!strings.Contains(err.Error(), "401 Unauthorized InvalidToken") {
 		t.Fatalf("err %v, want a retryable authentication error naming the 401", err)
@@ -538,11 +432,11 @@ func TestConfigurationErrorsAreRetryable(t *testing.T) {
 		{"endpoint path", func(c *Config) { c.Endpoint += "/somewhere" }, "404 Not Found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startEmu(t, emu.Options{})
+			srv := sinktest.Start(t, emu.New(emu.Options{}))
 			cfg := cfgFor(srv)
 			tc.modify(&cfg)
 			s, logs := newSink(t, cfg)
-			err := s.Write(ctx(t), batchOf(docs("c", 3, 200)))
+			err := s.Write(sinktest.Context(t), sinktest.Batch(docs("c", 3, 200)...))
 			if err == nil || pipeline.IsPermanent(err) {
 				t.Fatalf("err %v, want retryable", err)
 			}
@@ -557,10 +451,10 @@ func TestConfigurationErrorsAreRetryable(t *testing.T) {
 }
 
 func TestRejectedRowsArePermanent(t *testing.T) {
-	srv := startEmu(t, emu.Options{})
+	srv := sinktest.Start(t, emu.New(emu.Options{}))
 	s, _ := newSink(t, cfgFor(srv))
 	srv.RejectMatching(`"EventId"`, nethttp.StatusBadRequest, "InvalidPayload")
-	err := s.Write(ctx(t), batchOf(docs("r", 3, 200)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs("r", 3, 200)...))
 	if !pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "InvalidPayload") {
 		t.Fatalf("err %v, want a permanent error naming InvalidPayload", err)
 	}
@@ -569,12 +463,12 @@ func TestRejectedRowsArePermanent(t *testing.T) {
 func TestTooLargeIsSplit(t *testing.T) {
 	// The service's limit is lower than the sink's: 413, halves, 413,
 	// quarters, accepted.
-	srv := startEmu(t, emu.Options{MaxBodyBytes: 20000})
+	srv := sinktest.Start(t, emu.New(emu.Options{MaxBodyBytes: 20000}))
 	cfg := cfgFor(srv)
 	cfg.MaxBodyBytes = 60000
 	s, logs := newSinkNow(t, cfg, func() time.Time { return fixedNow })
 	ds := docs("big", 40, 1000)
-	if err := s.Write(ctx(t), batchOf(ds)); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(ds...)); err != nil {
 		t.Fatal(err)
 	}
 	checkRows(t, srv, ds)
@@ -587,8 +481,8 @@ func TestTooLargeIsSplit(t *testing.T) {
 	srv.Reset()
 	ds = docs("one", 5, 1000)
 	ds[3] = docs("huge", 1, 25000)[0]
-	err := s.Write(ctx(t), batchOf(ds))
-	if diff := cmp.Diff([]string{"3:P"}, items(t, err)); diff != "" {
+	err := s.Write(sinktest.Context(t), sinktest.Batch(ds...))
+	if diff := cmp.Diff([]string{"3:P"}, sinktest.Items(t, err)); diff != "" {
 		t.Errorf("items (-want +got):\n%s", diff)
 	}
 	if srv.Count() != 4 {
@@ -597,15 +491,15 @@ func TestTooLargeIsSplit(t *testing.T) {
 }
 
 func TestUnsendableDocumentsAreDeadLettered(t *testing.T) {
-	srv := startEmu(t, emu.Options{})
+	srv := sinktest.Start(t, emu.New(emu.Options{}))
 	cfg := cfgFor(srv)
 	cfg.MaxBodyBytes = MinMaxBodyBytes
 	s, _ := newSink(t, cfg)
 	ds := docs("u", 5, 200)
 	ds[1] = []byte(`{"event":{"id":"broken"`)
 	ds[3] = docs("toolarge", 1, MinMaxBodyBytes)[0]
-	err := s.Write(ctx(t), batchOf(ds))
-	if diff := cmp.Diff([]string{"1:P", "3:P"}, items(t, err)); diff != "" {
+	err := s.Write(sinktest.Context(t), sinktest.Batch(ds...))
+	if diff := cmp.Diff([]string{"1:P", "3:P"}, sinktest.Items(t, err)); diff != "" {
 		t.Errorf("items (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(map[string]int{"u-0000": 1, "u-0002": 1, "u-0004": 1}, srv.IDs()); diff != "" {
@@ -614,18 +508,18 @@ func TestUnsendableDocumentsAreDeadLettered(t *testing.T) {
 }
 
 func TestServerDownThenUp(t *testing.T) {
-	srv := startEmu(t, emu.Options{IDsOnly: true})
+	srv := sinktest.Start(t, emu.New(emu.Options{IDsOnly: true}))
 	s, _ := newSink(t, cfgFor(srv))
 	var all [][]byte
 	for i := range 10 {
 		ds := docs(fmt.Sprintf("batch%d", i), 50, 300)
 		all = append(all, ds...)
-		b := batchOf(ds)
+		b := sinktest.Batch(ds...)
 		if i == 4 {
 			if err := srv.SetDown(true); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Write(ctx(t), b); err == nil || pipeline.IsPermanent(err) {
+			if err := s.Write(sinktest.Context(t), b); err == nil || pipeline.IsPermanent(err) {
 				t.Fatalf("write while down: %v, want a retryable error", err)
 			}
 			if err := srv.SetDown(false); err != nil {
@@ -635,7 +529,7 @@ func TestServerDownThenUp(t *testing.T) {
 		// The delivery loop's part: retry until accepted.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			err := s.Write(ctx(t), b)
+			err := s.Write(sinktest.Context(t), b)
 			if err == nil {
 				break
 			}
@@ -666,18 +560,18 @@ func TestTokenCachedAndRefreshedAhead(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// The emulator checks expiry on the real clock; the sink's
 			// clock is moved by hand.
-			srv := startEmu(t, emu.Options{TokenLifetime: tc.lifetime})
+			srv := sinktest.Start(t, emu.New(emu.Options{TokenLifetime: tc.lifetime}))
 			var clock atomic.Int64
 			start := time.Now()
 			now := func() time.Time { return start.Add(time.Duration(clock.Load())) }
 			s, _ := newSinkNow(t, cfgFor(srv), now)
-			b := batchOf(docs("c", 2, 200))
+			b := sinktest.Batch(docs("c", 2, 200)...)
 			for _, step := range []struct {
 				age    time.Duration
 				tokens int
 			}{{0, 1}, {time.Minute, 1}, {tc.before, 1}, {tc.after, 2}, {tc.after + time.Second, 2}} {
 				clock.Store(int64(step.age))
-				if err := s.Write(ctx(t), b); err != nil {
+				if err := s.Write(sinktest.Context(t), b); err != nil {
 					t.Fatal(err)
 				}
 				if got := srv.TokenRequests(); got != step.tokens {
@@ -689,17 +583,17 @@ func TestTokenCachedAndRefreshedAhead(t *testing.T) {
 }
 
 func TestFailedRefreshKeepsValidToken(t *testing.T) {
-	srv := startEmu(t, emu.Options{})
+	srv := sinktest.Start(t, emu.New(emu.Options{}))
 	var clock atomic.Int64
 	start := time.Now()
 	s, logs := newSinkNow(t, cfgFor(srv), func() time.Time { return start.Add(time.Duration(clock.Load())) })
-	b := batchOf(docs("k", 2, 200))
-	if err := s.Write(ctx(t), b); err != nil {
+	b := sinktest.Batch(docs("k", 2, 200)...)
+	if err := s.Write(sinktest.Context(t), b); err != nil {
 		t.Fatal(err)
 	}
 	clock.Store(int64(56 * time.Minute)) // due for refresh, still valid
 	srv.FailTokenNext(1, nethttp.StatusServiceUnavailable)
-	if err := s.Write(ctx(t), b); err != nil {
+	if err := s.Write(sinktest.Context(t), b); err != nil {
 		t.Fatalf("refresh failed while the token was valid: %v", err)
 	}
 	if !strings.Contains(logs.String(), "using the current one") {
@@ -707,7 +601,7 @@ func TestFailedRefreshKeepsValidToken(t *testing.T) {
 	}
 	clock.Store(int64(59*time.Minute + 45*time.Second)) // inside the expiry skew
 	srv.FailTokenNext(1, nethttp.StatusServiceUnavailable)
-	if err := s.Write(ctx(t), b); err == nil {
+	if err := s.Write(sinktest.Context(t), b); err == nil {
 		t.Fatal("a token about to expire was used after a failed refresh")
 	}
 }
@@ -732,7 +626,7 @@ func TestOneTokenRequestInFlight(t *testing.T) {
 	// A caller whose context ends while it waits for the request in
 	// flight gives up promptly.
 	errs := make(chan error, 9)
-	go func() { errs <- s.Check(ctx(t)) }()
+	go func() { errs <- s.Check(sinktest.Context(t)) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for requests.Load() == 0 {
 		if time.Now().After(deadline) {
@@ -751,7 +645,7 @@ func TestOneTokenRequestInFlight(t *testing.T) {
 		started.Add(1)
 		go func() {
 			started.Done()
-			errs <- s.Check(ctx(t))
+			errs <- s.Check(sinktest.Context(t))
 		}()
 	}
 	started.Wait()
@@ -767,9 +661,9 @@ func TestOneTokenRequestInFlight(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	srv := startEmu(t, emu.Options{})
+	srv := sinktest.Start(t, emu.New(emu.Options{}))
 	s, _ := newSink(t, cfgFor(srv))
-	if err := s.Check(ctx(t)); err != nil {
+	if err := s.Check(sinktest.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 	if srv.Requests() != 0 || srv.TokenRequests() != 1 {
@@ -779,7 +673,7 @@ func TestCheck(t *testing.T) {
 	cfg := cfgFor(srv)
 	cfg.ClientSecret = config.NewSecret("wrong")
 	bad, _ := newSink(t, cfg)
-	if err := bad.Check(ctx(t)); !errors.Is(err, ErrAuthentication) {
+	if err := bad.Check(sinktest.Context(t)); !errors.Is(err, ErrAuthentication) {
 		t.Errorf("wrong secret: %v, want ErrAuthentication", err)
 	}
 
@@ -787,7 +681,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh, _ := newSink(t, cfgFor(srv))
-	if err := fresh.Check(ctx(t)); err == nil {
+	if err := fresh.Check(sinktest.Context(t)); err == nil {
 		t.Error("Check with the authority down: no error")
 	}
 }
@@ -797,17 +691,17 @@ func TestCloseIsIdempotent(t *testing.T) {
 	if err := nilSink.Close(context.Background()); err != nil {
 		t.Errorf("nil Close: %v", err)
 	}
-	srv := startEmu(t, emu.Options{})
+	srv := sinktest.Start(t, emu.New(emu.Options{}))
 	s, _ := newSink(t, cfgFor(srv))
 	for range 2 {
 		if err := s.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Write(ctx(t), batchOf(docs("z", 1, 100))); !errors.Is(err, ErrClosed) {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("z", 1, 100)...)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Write after Close: %v", err)
 	}
-	if err := s.Check(ctx(t)); !errors.Is(err, ErrClosed) {
+	if err := s.Check(sinktest.Context(t)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Check after Close: %v", err)
 	}
 	cfg := cfgFor(srv)
@@ -818,11 +712,11 @@ func TestCloseIsIdempotent(t *testing.T) {
 }
 
 func TestCanceledContext(t *testing.T) {
-	srv := startEmu(t, emu.Options{})
+	srv := sinktest.Start(t, emu.New(emu.Options{}))
 	s, _ := newSink(t, cfgFor(srv))
 	c, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Write(c, batchOf(docs("q", 1, 100))); !errors.Is(err, context.Canceled) {
+	if err := s.Write(c, sinktest.Batch(docs("q", 1, 100)...)); !errors.Is(err, context.Canceled) {
 		t.Errorf("Write: %v", err)
 	}
 	if err := s.Check(c); !errors.Is(err, context.Canceled) {
@@ -834,25 +728,25 @@ func TestCanceledContext(t *testing.T) {
 }
 
 func TestSecretsNeverLeak(t *testing.T) {
-	srv := startEmu(t, emu.Options{ClientSecret: "Very~Secret.Value-123"})
+	srv := sinktest.Start(t, emu.New(emu.Options{ClientSecret: "Very~Secret.Value-123"}))
 	cfg := cfgFor(srv)
 	s, logs := newSink(t, cfg)
-	b := batchOf(docs("s", 2, 200))
+	b := sinktest.Batch(docs("s", 2, 200)...)
 	var errs []error
-	errs = append(errs, s.Write(ctx(t), b))
+	errs = append(errs, s.Write(sinktest.Context(t), b))
 	token := strings.TrimPrefix(srv.LastHeader().Get("Authorization"), "Bearer ")
 	if token == "" {
 		t.Fatal("no token seen")
 	}
 	srv.SetForbidden(true)
-	errs = append(errs, s.Write(ctx(t), b))
+	errs = append(errs, s.Write(sinktest.Context(t), b))
 	srv.SetForbidden(false)
 	srv.ExpireTokens()
 	srv.SetClientSecret("other")
-	errs = append(errs, s.Write(ctx(t), b), s.Check(ctx(t)))
+	errs = append(errs, s.Write(sinktest.Context(t), b), s.Check(sinktest.Context(t)))
 	srv.RejectMatching("s-0001", nethttp.StatusBadRequest, "InvalidPayload")
 	srv.SetClientSecret(srv.Options().ClientSecret)
-	errs = append(errs, s.Write(ctx(t), b))
+	errs = append(errs, s.Write(sinktest.Context(t), b))
 	out := logs.String()
 	for _, err := range errs {
 		if err != nil {

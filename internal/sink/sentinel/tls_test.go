@@ -1,44 +1,34 @@
 package sentinel
 
 import (
-	"crypto/tls"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	emu "github.com/alertrelay/alertrelay/internal/emulator/sentinel"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 	"github.com/alertrelay/alertrelay/internal/testcert"
 	"github.com/alertrelay/alertrelay/internal/tlsclient"
 )
 
-func startEmuTLS(t *testing.T, cfg *tls.Config) *emu.Server {
-	t.Helper()
-	s := emu.New(emu.Options{})
-	if err := s.StartTLS("127.0.0.1:0", cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
 func TestTLSWithCAFile(t *testing.T) {
 	p := testcert.NewT(t)
-	srv := startEmuTLS(t, p.ServerTLS(false))
+	srv := sinktest.StartTLS(t, emu.New(emu.Options{}), p.ServerTLS(false))
 
 	cfg := cfgFor(srv)
 	cfg.TLS = &tlsclient.Config{CAFile: p.CAFile}
 	s, _ := newSink(t, cfg)
-	if err := s.Check(ctx(t)); err != nil {
+	if err := s.Check(sinktest.Context(t)); err != nil {
 		t.Fatalf("Check with ca_file: %v", err)
 	}
-	if err := s.Write(ctx(t), batchOf(docs("tls", 3, 100))); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("tls", 3, 100)...)); err != nil {
 		t.Fatalf("with ca_file: %v", err)
 	}
 
 	// Without the CA the token request fails verification: retryable.
 	without, _ := newSink(t, cfgFor(srv))
-	err := without.Write(ctx(t), batchOf(docs("tls", 3, 100)))
+	err := without.Write(sinktest.Context(t), sinktest.Batch(docs("tls", 3, 100)...))
 	if err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "x509") {
 		t.Fatalf("without ca_file: %v, want a retryable x509 error", err)
 	}
@@ -49,18 +39,18 @@ func TestTLSWithCAFile(t *testing.T) {
 
 func TestMutualTLS(t *testing.T) {
 	p := testcert.NewT(t)
-	srv := startEmuTLS(t, p.ServerTLS(true))
+	srv := sinktest.StartTLS(t, emu.New(emu.Options{}), p.ServerTLS(true))
 
 	cfg := cfgFor(srv)
 	cfg.TLS = &tlsclient.Config{CAFile: p.CAFile}
 	noCert, _ := newSink(t, cfg)
-	if err := noCert.Write(ctx(t), batchOf(docs("m", 2, 100))); err == nil || pipeline.IsPermanent(err) {
+	if err := noCert.Write(sinktest.Context(t), sinktest.Batch(docs("m", 2, 100)...)); err == nil || pipeline.IsPermanent(err) {
 		t.Fatalf("without a client certificate: %v, want a retryable error", err)
 	}
 
 	cfg.TLS = &tlsclient.Config{CAFile: p.CAFile, CertFile: p.ClientCertFile, KeyFile: p.ClientKeyFile}
 	s, _ := newSink(t, cfg)
-	if err := s.Write(ctx(t), batchOf(docs("m", 2, 100))); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("m", 2, 100)...)); err != nil {
 		t.Fatalf("with a client certificate: %v", err)
 	}
 	if srv.Count() != 2 {
@@ -70,7 +60,7 @@ func TestMutualTLS(t *testing.T) {
 
 func TestInsecureSkipVerifyWarns(t *testing.T) {
 	p := testcert.NewT(t)
-	srv := startEmuTLS(t, p.ServerTLS(false))
+	srv := sinktest.StartTLS(t, emu.New(emu.Options{}), p.ServerTLS(false))
 	cfg := cfgFor(srv)
 	cfg.TLS = &tlsclient.Config{InsecureSkipVerify: true}
 	s, logs := newSink(t, cfg)
@@ -78,7 +68,7 @@ func TestInsecureSkipVerifyWarns(t *testing.T) {
 	if strings.Count(out, "level=WARN") != 1 || !strings.Contains(out, "insecure_skip_verify") {
 		t.Errorf("want one WARN naming insecure_skip_verify, got:\n%s", out)
 	}
-	if err := s.Write(ctx(t), batchOf(docs("i", 2, 100))); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("i", 2, 100)...)); err != nil {
 		t.Fatal(err)
 	}
 	_, quiet := newSink(t, cfgFor(srv))

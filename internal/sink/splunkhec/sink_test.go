@@ -1,18 +1,13 @@
 package splunkhec
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,39 +17,17 @@ import (
 	hec "github.com/alertrelay/alertrelay/internal/emulator/splunkhec"
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 )
 
 const token = "5ec7e7a0-hec0-t0ken-0000-s3cr3t000001"
-
-// logBuf collects log output (from the transport's goroutines too).
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func startHEC(t testing.TB, opt hec.Options) *hec.Server {
 	t.Helper()
 	if opt.Token == "" {
 		opt.Token = token
 	}
-	s := hec.New(opt)
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return sinktest.Start(t, hec.New(opt))
 }
 
 // defaults returns a Config for url with the defaults, the test token and
@@ -70,71 +43,32 @@ func defaults(url string) Config {
 	return c
 }
 
-func newSink(t testing.TB, cfg Config) (*Sink, *logBuf) {
+func newSink(t testing.TB, cfg Config) (*Sink, *sinktest.LogBuffer) {
 	t.Helper()
 	return newSinkNow(t, cfg, nil)
 }
 
-func newSinkNow(t testing.TB, cfg Config, now func() time.Time) (*Sink, *logBuf) {
+func newSinkNow(t testing.TB, cfg Config, now func() time.Time) (*Sink, *sinktest.LogBuffer) {
 	t.Helper()
-	logs := &logBuf{}
-	deps := pipeline.Deps{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: now}
-	s, err := New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return s, logs
-}
-
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return c
+	return sinktest.NewSink(t, now, func(d pipeline.Deps) (*Sink, error) { return New(cfg, d) })
 }
 
 // golden returns the first n documents of a normalizer golden file.
 func golden(t testing.TB, name string, n int) []string {
 	t.Helper()
-	f, err := os.Open("../../normalize/testdata/" + name + ".golden.ndjson")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() && len(out) < n {
-		out = append(out, sc.Text())
-	}
-	if len(out) < n {
+	ds := sinktest.GoldenFile[string](t, name)
+	if len(ds) < n {
 		t.Fatalf("%s has fewer than %d documents", name, n)
 	}
-	return out
+	return ds[:n]
 }
 
-// docs returns n documents of about size bytes with IDs <prefix>-<i>.
+// docs returns n documents of size bytes with IDs <prefix>-<i>.
 func docs(prefix string, n, size int) []string {
-	out := make([]string, n)
-	for i := range out {
-		head := fmt.Sprintf(`{"@timestamp":"2025-03-01T08:01:%02d.%03dZ","event":{"id":"%s-%04d","dataset":"cybertrace.detection","provider":"ct"},"message":"`,
+	return sinktest.Docs[string](n, size, func(i int) string {
+		return fmt.Sprintf(`{"@timestamp":"2025-03-01T08:01:%02d.%03dZ","event":{"id":"%s-%04d","dataset":"cybertrace.detection","provider":"ct"},"message":"`,
 			i%60, i%1000, prefix, i)
-		pad := max(size-len(head)-2, 0)
-		out[i] = head + strings.Repeat(string(rune('a'+i%26)), pad) + `"}`
-	}
-	return out
-}
-
-func batchOf(ds []string) *event.Batch {
-	b := event.NewBatch(len(ds), 64)
-	for _, d := range ds {
-		b.Append([]byte(d))
-	}
-	return b
+	})
 }
 
 func idOf(t testing.TB, doc string) string {
@@ -172,7 +106,7 @@ func deliverAll(t *testing.T, s *Sink, b *event.Batch) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := s.Write(ctx(t), b)
+		err := s.Write(sinktest.Context(t), b)
 		if err == nil {
 			return
 		}
@@ -207,7 +141,7 @@ func TestWriteEventFieldByField(t *testing.T) {
 
 	ds := append(golden(t, "cybertrace_kv", 3), golden(t, "cynet_alerts", 2)...)
 	ds = append(ds, `{"event":{"id":"bare"},"message":"no timestamp, provider or dataset"}`)
-	if err := s.Write(ctx(t), batchOf(ds)); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(ds...)); err != nil {
 		t.Fatal(err)
 	}
 	var want []hec.Event
@@ -238,10 +172,10 @@ func TestWriteEventFieldByField(t *testing.T) {
 		t.Errorf("%d requests, want 1", srv.Requests())
 	}
 	// An empty batch sends nothing; a second batch reuses the buffers.
-	if err := s.Write(ctx(t), event.NewBatch(0, 0)); err != nil {
+	if err := s.Write(sinktest.Context(t), event.NewBatch(0, 0)); err != nil {
 		t.Errorf("empty batch: %v", err)
 	}
-	if err := s.Write(ctx(t), batchOf(ds[:1])); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(ds[:1]...)); err != nil {
 		t.Fatal(err)
 	}
 	if got := srv.Events(); len(got) != len(ds)+1 || got[len(ds)] != want[0] {
@@ -257,7 +191,7 @@ func TestWriteGzip(t *testing.T) {
 			cfg.Compression, cfg.Endpoint = CompressionGzip, endpoint
 			s, _ := newSink(t, cfg)
 			ds := docs("gz", 200, 400)
-			if err := s.Write(ctx(t), batchOf(ds)); err != nil {
+			if err := s.Write(sinktest.Context(t), sinktest.Batch(ds...)); err != nil {
 				t.Fatal(err)
 			}
 			if srv.Gzipped() != srv.Requests() || srv.Requests() == 0 {
@@ -266,7 +200,7 @@ func TestWriteGzip(t *testing.T) {
 			if srv.LastHeader().Get("Content-Encoding") != "gzip" {
 				t.Errorf("Content-Encoding %q", srv.LastHeader().Get("Content-Encoding"))
 			}
-			if w, raw := srv.BytesOnWire(), int64(batchOf(ds).Size()); w*3 > raw {
+			if w, raw := srv.BytesOnWire(), int64(sinktest.Batch(ds...).Size()); w*3 > raw {
 				t.Errorf("%d bytes on the wire for %d bytes of documents: not compressed", w, raw)
 			}
 			var got []string
@@ -290,7 +224,7 @@ func TestWriteRaw(t *testing.T) {
 	cy := golden(t, "cynet_alerts", 2)
 	// Interleaved: the sink groups them into one request per metadata.
 	ds := []string{ct[0], cy[0], ct[1], cy[1], ct[2]}
-	if err := s.Write(ctx(t), batchOf(ds)); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(ds...)); err != nil {
 		t.Fatal(err)
 	}
 	var want []hec.Event
@@ -322,7 +256,7 @@ func TestSplitByMaxBody(t *testing.T) {
 	s, _ := newSink(t, cfg)
 	ds := docs("split", 20, 300)
 	ds = append(ds, docs("huge", 1, 3000)...) // larger than max_body_bytes: sent alone
-	if err := s.Write(ctx(t), batchOf(ds)); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(ds...)); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -338,24 +272,6 @@ func TestSplitByMaxBody(t *testing.T) {
 	}
 }
 
-type item struct {
-	Index     int
-	Permanent bool
-}
-
-func itemsOf(t *testing.T, err error) []item {
-	t.Helper()
-	var pe *pipeline.PartialError
-	if !errors.As(err, &pe) {
-		t.Fatalf("%v (%T) is not a *pipeline.PartialError", err, err)
-	}
-	var out []item
-	for _, it := range pe.Items {
-		out = append(out, item{it.Index, it.Permanent})
-	}
-	return out
-}
-
 func TestPartialFailure(t *testing.T) {
 	broken := `{"event":{"id":"broken"},"message":"truncated`
 	cy := golden(t, "cynet_alerts", 2)
@@ -363,13 +279,13 @@ func TestPartialFailure(t *testing.T) {
 		name     string
 		docs     []string
 		maxBody  int64
-		want     []item
+		want     []string
 		delivers int // events that arrive once the retryable ones are resent
 	}{
 		{
 			name: "invalid event in one request",
 			docs: append(append(docs("a", 2, 200), broken), docs("b", 2, 200)...),
-			want: []item{{0, false}, {1, false}, {2, true}, {3, false}, {4, false}},
+			want: []string{"0:R", "1:R", "2:P", "3:R", "4:R"},
 			// The invalid event is dead-lettered, the others resent.
 			delivers: 4,
 		},
@@ -378,13 +294,13 @@ func TestPartialFailure(t *testing.T) {
 			docs:    append(append(docs("c", 3, 400), broken), docs("d", 2, 400)...),
 			maxBody: MinMaxBodyBytes,
 			// Requests: [0 1] [2 3] [4 5]: only the second fails; the third is still sent.
-			want:     []item{{2, false}, {3, true}},
+			want:     []string{"2:R", "3:P"},
 			delivers: 5,
 		},
 		{
 			name: "incorrect index: every event bound for it",
 			docs: []string{docs("e", 1, 200)[0], cy[0], docs("f", 1, 200)[0], cy[1]},
-			want: []item{{0, false}, {1, true}, {2, false}, {3, true}},
+			want: []string{"0:R", "1:P", "2:R", "3:P"},
 			// Cynet events go to the forbidden index.
 			delivers: 2,
 		},
@@ -398,9 +314,9 @@ func TestPartialFailure(t *testing.T) {
 				cfg.MaxBodyBytes = tc.maxBody
 			}
 			s, _ := newSink(t, cfg)
-			b := batchOf(tc.docs)
-			err := s.Write(ctx(t), b)
-			if diff := cmp.Diff(tc.want, itemsOf(t, err)); diff != "" {
+			b := sinktest.Batch(tc.docs...)
+			err := s.Write(sinktest.Context(t), b)
+			if diff := cmp.Diff(tc.want, sinktest.Items(t, err)); diff != "" {
 				t.Errorf("items (-want +got):\n%s\nerr: %v", diff, err)
 			}
 			var pe *pipeline.PartialError
@@ -417,7 +333,7 @@ func TestPartialFailure(t *testing.T) {
 					retry.Append(b.Doc(it.Index))
 				}
 			}
-			if err := s.Write(ctx(t), retry); err != nil {
+			if err := s.Write(sinktest.Context(t), retry); err != nil {
 				t.Fatalf("resending the retryable events: %v", err)
 			}
 			ids := srv.IDs()
@@ -443,7 +359,7 @@ func TestPermanentWholeBatch(t *testing.T) {
 		{422, -1, 2, `rejected (422 Unprocessable Entity)`},
 	} {
 		srv.FailNext(1, tc.status, tc.code, "")
-		err := s.Write(ctx(t), batchOf(docs("p", tc.n, 100)))
+		err := s.Write(sinktest.Context(t), sinktest.Batch(docs("p", tc.n, 100)...))
 		if !pipeline.IsPermanent(err) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%d/%d: %v, want permanent containing %q", tc.status, tc.code, err, tc.want)
 		}
@@ -486,7 +402,7 @@ func TestRetryable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv.FailNext(1, tc.status, tc.code, tc.retryAfter)
-			err := s.Write(ctx(t), batchOf(docs("r", tc.n, 100)))
+			err := s.Write(sinktest.Context(t), sinktest.Batch(docs("r", tc.n, 100)...))
 			if err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("%v, want a retryable error containing %q", err, tc.want)
 			}
@@ -518,9 +434,9 @@ func TestSplitLaterRequestRetryable(t *testing.T) {
 	s, _ := newSink(t, cfg)
 	ds := docs("later", 6, 400) // requests [0 1] [2 3] [4 5]
 	srv.FailAfter(1, 1, 503, CodeServerBusy, "3")
-	err := s.Write(ctx(t), batchOf(ds))
-	want := []item{{2, false}, {3, false}, {4, false}, {5, false}}
-	if diff := cmp.Diff(want, itemsOf(t, err)); diff != "" {
+	err := s.Write(sinktest.Context(t), sinktest.Batch(ds...))
+	want := []string{"2:R", "3:R", "4:R", "5:R"}
+	if diff := cmp.Diff(want, sinktest.Items(t, err)); diff != "" {
 		t.Errorf("items (-want +got):\n%s", diff)
 	}
 	var ra *pipeline.RetryAfterError
@@ -533,7 +449,7 @@ func TestSplitLaterRequestRetryable(t *testing.T) {
 
 	// The first request failing retries the whole batch.
 	srv.FailNext(1, 503, CodeServerBusy, "")
-	err = s.Write(ctx(t), batchOf(ds))
+	err = s.Write(sinktest.Context(t), sinktest.Batch(ds...))
 	var pe *pipeline.PartialError
 	if err == nil || pipeline.IsPermanent(err) || errors.As(err, &pe) {
 		t.Errorf("first request failing: %v, want a plain retryable error", err)
@@ -545,24 +461,24 @@ func TestAuthFailureKeepsEventsQueued(t *testing.T) {
 	cfg := defaults(srv.URL())
 	cfg.Token = config.NewSecret("wrong-token-value")
 	s, logs := newSink(t, cfg)
-	err := s.Write(ctx(t), batchOf(docs("auth", 3, 100)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs("auth", 3, 100)...))
 	if err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "authentication failed (403 Forbidden, HEC code 4)") {
 		t.Fatalf("%v, want a retryable authentication error", err)
 	}
 	if strings.Contains(err.Error(), "wrong-token-value") || strings.Contains(logs.String(), "wrong-token-value") {
 		t.Error("the token leaked into the error or the logs")
 	}
-	if err := s.Check(ctx(t)); err == nil || !strings.Contains(err.Error(), "authentication failed") {
+	if err := s.Check(sinktest.Context(t)); err == nil || !strings.Contains(err.Error(), "authentication failed") {
 		t.Errorf("Check: %v, want authentication failed", err)
 	}
 
 	srv.SetTokenDisabled(true)
 	good, _ := newSink(t, defaults(srv.URL()))
-	if err := good.Write(ctx(t), batchOf(docs("auth", 3, 100))); err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "HEC code 1") {
+	if err := good.Write(sinktest.Context(t), sinktest.Batch(docs("auth", 3, 100)...)); err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "HEC code 1") {
 		t.Errorf("disabled token: %v, want a retryable authentication error", err)
 	}
 	srv.SetTokenDisabled(false)
-	if err := good.Write(ctx(t), batchOf(docs("auth", 3, 100))); err != nil {
+	if err := good.Write(sinktest.Context(t), sinktest.Batch(docs("auth", 3, 100)...)); err != nil {
 		t.Errorf("once the token is enabled: %v", err)
 	}
 	if srv.Count() != 3 {
@@ -577,7 +493,7 @@ func TestAckHappyPath(t *testing.T) {
 	cfg.MaxBodyBytes = MinMaxBodyBytes
 	s, _ := newSink(t, cfg)
 	ds := docs("ack", 6, 400)
-	if err := s.Write(ctx(t), batchOf(ds)); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(ds...)); err != nil {
 		t.Fatal(err)
 	}
 	if srv.AckPolls() < 1 {
@@ -604,20 +520,20 @@ func TestAckTimeoutResendsOnlyUnacknowledged(t *testing.T) {
 	cfg.MaxBodyBytes = MinMaxBodyBytes
 	s, _ := newSink(t, cfg)
 	ds := docs("lost", 6, 400) // requests [0 1] [2 3] [4 5]
-	b := batchOf(ds)
+	b := sinktest.Batch(ds...)
 	srv.NeverAckNext(1) // the indexer loses the first request's ack
 	start := time.Now()
-	err := s.Write(ctx(t), b)
+	err := s.Write(sinktest.Context(t), b)
 	if el := time.Since(start); el < cfg.Ack.Timeout || el > 5*time.Second {
 		t.Errorf("Write took %s, want about ack.timeout (%s)", el, cfg.Ack.Timeout)
 	}
-	if diff := cmp.Diff([]item{{0, false}, {1, false}}, itemsOf(t, err)); diff != "" {
+	if diff := cmp.Diff([]string{"0:R", "1:R"}, sinktest.Items(t, err)); diff != "" {
 		t.Errorf("items (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(err.Error(), "not acknowledged") {
 		t.Errorf("error %v", err)
 	}
-	deliverAll(t, s, batchOf(ds[:2]))
+	deliverAll(t, s, sinktest.Batch(ds[:2]...))
 	want := map[string]int{}
 	for i, d := range ds {
 		want[idOf(t, d)] = 1
@@ -636,7 +552,7 @@ func TestAckEnabledButTokenWithout(t *testing.T) {
 	cfg.Ack.Enabled = true
 	s, logs := newSink(t, cfg)
 	for range 2 {
-		if err := s.Write(ctx(t), batchOf(docs("noack", 2, 100))); err != nil {
+		if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("noack", 2, 100)...)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -651,11 +567,11 @@ func TestAckEnabledButTokenWithout(t *testing.T) {
 func TestAckTokenButSinkWithout(t *testing.T) {
 	srv := startHEC(t, hec.Options{Ack: true})
 	s, _ := newSink(t, defaults(srv.URL()))
-	err := s.Write(ctx(t), batchOf(docs("ch", 2, 100)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs("ch", 2, 100)...))
 	if err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "HEC requires a channel") {
 		t.Errorf("%v, want a retryable channel error", err)
 	}
-	if err := s.Check(ctx(t)); err == nil || !strings.Contains(err.Error(), "ack.enabled: true") {
+	if err := s.Check(sinktest.Context(t)); err == nil || !strings.Contains(err.Error(), "ack.enabled: true") {
 		t.Errorf("Check: %v, want the channel error", err)
 	}
 }
@@ -665,27 +581,27 @@ func TestCheck(t *testing.T) {
 	cfg := defaults(srv.URL())
 	cfg.Ack.Enabled = true
 	s, _ := newSink(t, cfg)
-	if err := s.Check(ctx(t)); err != nil {
+	if err := s.Check(sinktest.Context(t)); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
 	if srv.Count() != 0 {
 		t.Errorf("Check indexed %d events", srv.Count())
 	}
 	srv.SetUnhealthy(true)
-	if err := s.Check(ctx(t)); err == nil || !strings.Contains(err.Error(), "HEC is not healthy (503 Service Unavailable") {
+	if err := s.Check(sinktest.Context(t)); err == nil || !strings.Contains(err.Error(), "HEC is not healthy (503 Service Unavailable") {
 		t.Errorf("unhealthy: %v", err)
 	}
 	srv.SetUnhealthy(false)
 	if err := srv.SetDown(true); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Check(ctx(t)); err == nil || !strings.Contains(err.Error(), "connection refused") {
+	if err := s.Check(sinktest.Context(t)); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("down: %v", err)
 	}
 	notHEC := httptest.NewServer(http.NotFoundHandler())
 	defer notHEC.Close()
 	other, _ := newSink(t, defaults(notHEC.URL))
-	if err := other.Check(ctx(t)); err == nil || !strings.Contains(err.Error(), "check url") {
+	if err := other.Check(sinktest.Context(t)); err == nil || !strings.Contains(err.Error(), "check url") {
 		t.Errorf("not a HEC: %v", err)
 	}
 }
@@ -701,7 +617,7 @@ func TestRestartMidStream(t *testing.T) {
 	for i := range 20 {
 		ds := docs(fmt.Sprintf("restart%02d", i), 100, 300)
 		all = append(all, ds...)
-		b := batchOf(ds)
+		b := sinktest.Batch(ds...)
 		if i == 7 || i == 14 {
 			if err := srv.SetDown(true); err != nil {
 				t.Fatal(err)
@@ -709,7 +625,7 @@ func TestRestartMidStream(t *testing.T) {
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			err := s.Write(ctx(t), b)
+			err := s.Write(sinktest.Context(t), b)
 			if err == nil {
 				break
 			}
@@ -758,7 +674,7 @@ func TestTimeoutIsRetryable(t *testing.T) {
 	cfg := defaults(slow.URL)
 	cfg.Timeout = 100 * time.Millisecond
 	s, _ := newSink(t, cfg)
-	err := s.Write(ctx(t), batchOf(docs("t", 1, 50)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs("t", 1, 50)...))
 	if err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "Timeout") {
 		t.Fatalf("%v, want a retryable timeout", err)
 	}
@@ -771,7 +687,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}))
 	defer echo.Close()
 	s, logs := newSink(t, defaults(echo.URL+"/prefix"))
-	err := s.Write(ctx(t), batchOf(docs("sec", 1, 50)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch(docs("sec", 1, 50)...))
 	if err == nil || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "[redacted]") {
 		t.Errorf("error %v: want the echoed token redacted", err)
 	}
@@ -791,10 +707,10 @@ func TestCloseIsIdempotent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Write(ctx(t), batchOf(docs("c", 1, 50))); !errors.Is(err, ErrClosed) {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(docs("c", 1, 50)...)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Write after Close: %v", err)
 	}
-	if err := s.Check(ctx(t)); !errors.Is(err, ErrClosed) {
+	if err := s.Check(sinktest.Context(t)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Check after Close: %v", err)
 	}
 	var nilSink *Sink
@@ -814,7 +730,7 @@ func TestWriteRespectsContext(t *testing.T) {
 	s, _ := newSink(t, cfg)
 	c, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	err := s.Write(c, batchOf(docs("ctx", 2, 100)))
+	err := s.Write(c, sinktest.Batch(docs("ctx", 2, 100)...))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("%v, want the context's error while waiting for acks", err)
 	}
@@ -827,12 +743,12 @@ func TestInvalidEventWhenHECIndexedTheOnesBefore(t *testing.T) {
 	srv := startHEC(t, hec.Options{IndexBeforeInvalid: true})
 	s, _ := newSink(t, defaults(srv.URL()))
 	ds := append(append(docs("dup", 2, 200), `{"event":{"id":"broken"},`), docs("after", 2, 200)...)
-	b := batchOf(ds)
-	err := s.Write(ctx(t), b)
-	if diff := cmp.Diff([]item{{0, false}, {1, false}, {2, true}, {3, false}, {4, false}}, itemsOf(t, err)); diff != "" {
+	b := sinktest.Batch(ds...)
+	err := s.Write(sinktest.Context(t), b)
+	if diff := cmp.Diff([]string{"0:R", "1:R", "2:P", "3:R", "4:R"}, sinktest.Items(t, err)); diff != "" {
 		t.Fatalf("items (-want +got):\n%s", diff)
 	}
-	deliverAll(t, s, batchOf([]string{ds[0], ds[1], ds[3], ds[4]}))
+	deliverAll(t, s, sinktest.Batch([]string{ds[0], ds[1], ds[3], ds[4]}...))
 	want := map[string]int{idOf(t, ds[0]): 2, idOf(t, ds[1]): 2, idOf(t, ds[3]): 1, idOf(t, ds[4]): 1}
 	if diff := cmp.Diff(want, srv.IDs()); diff != "" {
 		t.Errorf("IDs (-want +got):\n%s", diff)

@@ -13,15 +13,8 @@ import (
 
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 )
-
-func batchOf(docs ...string) *event.Batch {
-	b := event.NewBatch(len(docs), 32)
-	for _, d := range docs {
-		b.Append([]byte(d))
-	}
-	return b
-}
 
 // countingWriter records each Write call separately.
 type countingWriter struct {
@@ -38,9 +31,9 @@ func TestWriteNDJSON(t *testing.T) {
 	s := New(Config{}, &w, pipeline.Deps{})
 	ctx := context.Background()
 	for _, b := range []*event.Batch{
-		batchOf(`{"a":1}`, `{"b":{"c":[1,2]}}`),
-		batchOf(),
-		batchOf(`{"d":"x"}`),
+		sinktest.Batch(`{"a":1}`, `{"b":{"c":[1,2]}}`),
+		sinktest.Batch[string](),
+		sinktest.Batch(`{"d":"x"}`),
 	} {
 		if err := s.Write(ctx, b); err != nil {
 			t.Fatal(err)
@@ -58,7 +51,7 @@ func TestWriteNDJSON(t *testing.T) {
 func TestWritePretty(t *testing.T) {
 	var w countingWriter
 	s := New(Config{Pretty: true}, &w, pipeline.Deps{})
-	if err := s.Write(context.Background(), batchOf(`{"a":1,"b":{"c":[1,2]}}`, `{}`)); err != nil {
+	if err := s.Write(context.Background(), sinktest.Batch(`{"a":1,"b":{"c":[1,2]}}`, `{}`)); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{`{
@@ -80,7 +73,7 @@ func TestWritePretty(t *testing.T) {
 func TestWritePrettyInvalidDocument(t *testing.T) {
 	var w countingWriter
 	s := New(Config{Pretty: true}, &w, pipeline.Deps{})
-	err := s.Write(context.Background(), batchOf(`{"a":1}`, `{"broken`, `{"c":3}`))
+	err := s.Write(context.Background(), sinktest.Batch(`{"a":1}`, `{"broken`, `{"c":3}`))
 	var pe *pipeline.PartialError
 	if !errors.As(err, &pe) {
 		t.Fatalf("err = %v, want *pipeline.PartialError", err)
@@ -100,7 +93,7 @@ func (failingWriter) Write(p []byte) (int, error) { return 0, errors.New("broken
 
 func TestWriteError(t *testing.T) {
 	s := New(Config{}, failingWriter{}, pipeline.Deps{})
-	err := s.Write(context.Background(), batchOf(`{}`))
+	err := s.Write(context.Background(), sinktest.Batch(`{}`))
 	if err == nil || pipeline.IsPermanent(err) {
 		t.Errorf("err = %v, want a retryable error", err)
 	}
@@ -111,7 +104,7 @@ func TestWriteCanceledContext(t *testing.T) {
 	s := New(Config{}, &buf, pipeline.Deps{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Write(ctx, batchOf(`{}`)); !errors.Is(err, context.Canceled) {
+	if err := s.Write(ctx, sinktest.Batch(`{}`)); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 	if buf.Len() != 0 {

@@ -7,6 +7,7 @@ import (
 
 	syslogemu "github.com/alertrelay/alertrelay/internal/emulator/syslog"
 	"github.com/alertrelay/alertrelay/internal/event"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 )
 
 // BenchmarkWrite sends batches of 1000 sample documents (CyberTrace and
@@ -15,7 +16,7 @@ import (
 func BenchmarkWrite(b *testing.B) {
 	for _, body := range []string{BodyCEF, BodyJSON} {
 		b.Run(body, func(b *testing.B) {
-			docs := goldenDocs(b)
+			docs := sinktest.Golden[[]byte](b)
 			emu := startEmu(b, NetworkTCP, syslogemu.Options{DiscardDocs: true})
 			cfg := testConfig(NetworkTCP, emu.Addr())
 			cfg.Body = body

@@ -6,13 +6,14 @@ import (
 	syslogemu "github.com/alertrelay/alertrelay/internal/emulator/syslog"
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/format/cef"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 )
 
 // FuzzMessage encodes arbitrary documents and checks that every message
 // parses back as RFC 5424 with the document's event.id, and that its CEF
 // body parses with the project's CEF parser.
 func FuzzMessage(f *testing.F) {
-	for _, d := range goldenDocs(f) {
+	for _, d := range sinktest.Golden[[]byte](f) {
 		f.Add(d)
 	}
 	f.Add([]byte(`{"event":{"id":"a\"]\\","dataset":"x y\u0000"},"message":"|\\=\n"}`))

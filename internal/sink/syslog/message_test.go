@@ -13,6 +13,7 @@ import (
 
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/format/cef"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -34,7 +35,7 @@ func testEncoder(cfg Config) *encoder {
 
 // TestGolden pins the messages of every sample document in each format.
 func TestGolden(t *testing.T) {
-	docs := goldenDocs(t)
+	docs := sinktest.Golden[[]byte](t)
 	for _, tc := range []struct {
 		file string
 		cfg  Config
@@ -75,7 +76,7 @@ func TestGolden(t *testing.T) {
 // project's CEF parser, to the fields it was built from: escaping of '|',
 // '\', '=' and newlines included.
 func TestCEFParsesBack(t *testing.T) {
-	docs := append(goldenDocs(t), []byte(`{"@timestamp":"2025-03-01T08:01:05.123Z","event":{"id":"e|1","kind":"alert","dataset":"cynet.alert","severity":5},`+
+	docs := append(sinktest.Golden[[]byte](t), []byte(`{"@timestamp":"2025-03-01T08:01:05.123Z","event":{"id":"e|1","kind":"alert","dataset":"cynet.alert","severity":5},`+
 		`"observer":{"vendor":"Ven|dor\\","product":"P"},"message":"a|b\\c\nd","rule":{"description":"x=y\\z\nline2"},`+
 		`"user":{"name":"ACME\\bob"},"file":{"path":"c:\\a=b|c"}}`))
 	for i, d := range docs {

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 	"github.com/alertrelay/alertrelay/internal/testcert"
 	"github.com/alertrelay/alertrelay/internal/tlsclient"
 )
@@ -218,7 +219,7 @@ func wantLine(t *testing.T, s *Sink, doc []byte) string {
 func TestRsyslogd(t *testing.T) {
 	pki := testcert.NewT(t)
 	r := startRsyslogd(t, pki)
-	docs := goldenDocs(t)
+	docs := sinktest.Golden[[]byte](t)
 	// A document whose SD values and CEF fields need every escape.
 	docs = append(docs, []byte(`{"@timestamp":"2025-03-01T08:01:05.123Z","event":{"id":"esc\"]\\1","kind":"alert","dataset":"cynet.alert","provider":"p]\"","severity":4},`+
 		`"observer":{"vendor":"V|endor","product":"P\\roduct"},"message":"a|b=c","rule":{"description":"x=y\\z|w"},"user":{"name":"ACME\\bob"}}`))
@@ -245,11 +246,11 @@ func TestRsyslogd(t *testing.T) {
 				cfg.TLS = &tlsclient.Config{CAFile: pki.CAFile}
 			}
 			s, _ := newSink(t, cfg)
-			ctx := ctxT(t)
+			ctx := sinktest.Context(t)
 			if err := s.Check(ctx); err != nil {
 				t.Fatalf("Check: %v", err)
 			}
-			if err := s.Write(ctx, batchOf(docs...)); err != nil {
+			if err := s.Write(ctx, sinktest.Batch(docs...)); err != nil {
 				t.Fatal(err)
 			}
 			var want []string
@@ -300,7 +301,7 @@ func TestRsyslogdRestart(t *testing.T) {
 				cfg.TLS = &tlsclient.Config{CAFile: pki.CAFile}
 			}
 			s, _ := newSink(t, cfg)
-			ctx := ctxT(t)
+			ctx := sinktest.Context(t)
 			batch := func(n int) [][]byte {
 				var docs [][]byte
 				for j := 0; j < 50; j++ {
@@ -309,21 +310,21 @@ func TestRsyslogdRestart(t *testing.T) {
 				return docs
 			}
 			b1, b2 := batch(1), batch(2)
-			if err := s.Write(ctx, batchOf(b1...)); err != nil {
+			if err := s.Write(ctx, sinktest.Batch(b1...)); err != nil {
 				t.Fatal(err)
 			}
 			if got := r.waitLines(tc.app, 50); len(got) != 50 {
 				t.Fatalf("%d lines before the restart, want 50", len(got))
 			}
 			r.stop()
-			err := s.Write(ctx, batchOf(b2...))
+			err := s.Write(ctx, sinktest.Batch(b2...))
 			if err == nil || pipeline.IsPermanent(err) {
 				t.Fatalf("Write with rsyslogd down: %v, want a retryable error", err)
 			}
 			r.start()
 			// The delivery loop retries: so do we, a few times.
 			for i := 0; ; i++ {
-				err = s.Write(ctx, batchOf(b2...))
+				err = s.Write(ctx, sinktest.Batch(b2...))
 				if err == nil {
 					break
 				}

@@ -15,6 +15,7 @@ import (
 	syslogemu "github.com/alertrelay/alertrelay/internal/emulator/syslog"
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 )
 
 func startEmu(t testing.TB, network string, opt syslogemu.Options) *syslogemu.Server {
@@ -52,7 +53,7 @@ func expected(t *testing.T, s *Sink, docs [][]byte) []string {
 // framing, format and body and checks what the receiver parsed, field by
 // field.
 func TestWriteDelivers(t *testing.T) {
-	docs := goldenDocs(t)
+	docs := sinktest.Golden[[]byte](t)
 	for _, tc := range []struct {
 		name    string
 		network string
@@ -74,7 +75,7 @@ func TestWriteDelivers(t *testing.T) {
 			cfg.Framing, cfg.Format, cfg.Body = tc.framing, tc.format, tc.body
 			cfg.MaxMessageBytes = 8192
 			s, _ := newSink(t, cfg)
-			if err := s.Write(ctxT(t), batchOf(docs...)); err != nil {
+			if err := s.Write(sinktest.Context(t), sinktest.Batch(docs...)); err != nil {
 				t.Fatal(err)
 			}
 			if !emu.WaitCount(len(docs), 5*time.Second) {
@@ -145,8 +146,8 @@ func TestWriteDelivers(t *testing.T) {
 func TestBadDocumentIsDeadLettered(t *testing.T) {
 	emu := startEmu(t, NetworkTCP, syslogemu.Options{})
 	s, _ := newSink(t, testConfig(NetworkTCP, emu.Addr()))
-	b := batchOf(syntheticDoc("a1"), []byte(`not json`), syntheticDoc("a3"), []byte(`[1,2]`))
-	err := s.Write(ctxT(t), b)
+	b := sinktest.Batch(syntheticDoc("a1"), []byte(`not json`), syntheticDoc("a3"), []byte(`[1,2]`))
+	err := s.Write(sinktest.Context(t), b)
 	var pe *pipeline.PartialError
 	if !errors.As(err, &pe) {
 		t.Fatalf("got %v, want a PartialError", err)
@@ -174,7 +175,7 @@ func TestBadDocumentIsDeadLettered(t *testing.T) {
 func TestAllBadIsPartialWithoutSending(t *testing.T) {
 	emu := startEmu(t, NetworkTCP, syslogemu.Options{})
 	s, _ := newSink(t, testConfig(NetworkTCP, emu.Addr()))
-	err := s.Write(ctxT(t), batchOf([]byte(`x`)))
+	err := s.Write(sinktest.Context(t), sinktest.Batch([]byte(`x`)))
 	var pe *pipeline.PartialError
 	if !errors.As(err, &pe) || len(pe.Items) != 1 || !pe.Items[0].Permanent {
 		t.Fatalf("got %v", err)
@@ -190,7 +191,7 @@ func TestUDPTruncates(t *testing.T) {
 	cfg.Body = BodyOriginal
 	s, logs := newSink(t, cfg)
 	long := `{"@timestamp":"2025-03-01T08:01:05.123Z","event":{"id":"big","kind":"alert","original":"` + strings.Repeat("x", 5000) + `"}}`
-	if err := s.Write(ctxT(t), batchOf([]byte(long), syntheticDoc("small"))); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch([]byte(long), syntheticDoc("small"))); err != nil {
 		t.Fatal(err)
 	}
 	if !emu.WaitCount(2, 5*time.Second) {
@@ -213,14 +214,14 @@ func TestUDPTruncates(t *testing.T) {
 func TestReceiverDownIsRetryable(t *testing.T) {
 	emu := startEmu(t, NetworkTCP, syslogemu.Options{})
 	s, _ := newSink(t, testConfig(NetworkTCP, emu.Addr()))
-	ctx := ctxT(t)
-	if err := s.Write(ctx, batchOf(syntheticDoc("d1"))); err != nil {
+	ctx := sinktest.Context(t)
+	if err := s.Write(ctx, sinktest.Batch(syntheticDoc("d1"))); err != nil {
 		t.Fatal(err)
 	}
 	if err := emu.SetDown(true); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Write(ctx, batchOf(syntheticDoc("d2")))
+	err := s.Write(ctx, sinktest.Batch(syntheticDoc("d2")))
 	if err == nil || pipeline.IsPermanent(err) {
 		t.Fatalf("got %v, want a retryable error", err)
 	}
@@ -233,7 +234,7 @@ func TestReceiverDownIsRetryable(t *testing.T) {
 	if err := s.Check(ctx); err != nil {
 		t.Errorf("Check: %v", err)
 	}
-	if err := s.Write(ctx, batchOf(syntheticDoc("d2"))); err != nil {
+	if err := s.Write(ctx, sinktest.Batch(syntheticDoc("d2"))); err != nil {
 		t.Fatal(err)
 	}
 	if !emu.WaitCount(2, 5*time.Second) {
@@ -249,8 +250,8 @@ func TestReceiverDownIsRetryable(t *testing.T) {
 func TestReceiverCrashBetweenBatches(t *testing.T) {
 	emu := startEmu(t, NetworkTCP, syslogemu.Options{})
 	s, logs := newSink(t, testConfig(NetworkTCP, emu.Addr()))
-	ctx := ctxT(t)
-	if err := s.Write(ctx, batchOf(syntheticDoc("c1"))); err != nil {
+	ctx := sinktest.Context(t)
+	if err := s.Write(ctx, sinktest.Batch(syntheticDoc("c1"))); err != nil {
 		t.Fatal(err)
 	}
 	emu.WaitCount(1, 5*time.Second)
@@ -259,7 +260,7 @@ func TestReceiverCrashBetweenBatches(t *testing.T) {
 	// until it succeeds (it must not report success for a lost batch).
 	var err error
 	for i := 0; i < 50; i++ {
-		if err = s.Write(ctx, batchOf(syntheticDoc("c2"))); err == nil {
+		if err = s.Write(ctx, sinktest.Batch(syntheticDoc("c2"))); err == nil {
 			break
 		}
 	}
@@ -291,7 +292,7 @@ func TestReceiverCrashBetweenBatches(t *testing.T) {
 func TestRestartMidStream(t *testing.T) {
 	emu := startEmu(t, NetworkTCP, syslogemu.Options{IDsOnly: true})
 	s, _ := newSink(t, testConfig(NetworkTCP, emu.Addr()))
-	ctx := ctxT(t)
+	ctx := sinktest.Context(t)
 
 	const batches, per = 40, 250
 	var want []string
@@ -409,7 +410,7 @@ func TestWriteHonoursContext(t *testing.T) {
 	s, _ := newSink(t, testConfig(NetworkTCP, emu.Addr()))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Write(ctx, batchOf(syntheticDoc("x"))); !errors.Is(err, context.Canceled) {
+	if err := s.Write(ctx, sinktest.Batch(syntheticDoc("x"))); !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
 	}
 }
@@ -421,7 +422,7 @@ func TestCloseIdempotentAndNilSafe(t *testing.T) {
 	}
 	emu := startEmu(t, NetworkTCP, syslogemu.Options{})
 	s, _ := newSink(t, testConfig(NetworkTCP, emu.Addr()))
-	if err := s.Write(ctxT(t), batchOf(syntheticDoc("x"))); err != nil {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(syntheticDoc("x"))); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
@@ -429,17 +430,17 @@ func TestCloseIdempotentAndNilSafe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Write(ctxT(t), batchOf(syntheticDoc("y"))); !errors.Is(err, ErrClosed) {
+	if err := s.Write(sinktest.Context(t), sinktest.Batch(syntheticDoc("y"))); !errors.Is(err, ErrClosed) {
 		t.Errorf("Write after Close: %v", err)
 	}
-	if err := s.Check(ctxT(t)); !errors.Is(err, ErrClosed) {
+	if err := s.Check(sinktest.Context(t)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Check after Close: %v", err)
 	}
 }
 
 func TestEmptyBatch(t *testing.T) {
 	s, _ := newSink(t, testConfig(NetworkTCP, "127.0.0.1:1"))
-	if err := s.Write(ctxT(t), event.NewBatch(0, 0)); err != nil {
+	if err := s.Write(sinktest.Context(t), event.NewBatch(0, 0)); err != nil {
 		t.Errorf("empty batch: %v", err)
 	}
 }

@@ -7,19 +7,10 @@ import (
 
 	syslogemu "github.com/alertrelay/alertrelay/internal/emulator/syslog"
 	"github.com/alertrelay/alertrelay/internal/pipeline"
+	"github.com/alertrelay/alertrelay/internal/sink/sinktest"
 	"github.com/alertrelay/alertrelay/internal/testcert"
 	"github.com/alertrelay/alertrelay/internal/tlsclient"
 )
-
-func startTLSEmu(t *testing.T, pki *testcert.PKI, requireClient bool) *syslogemu.Server {
-	t.Helper()
-	emu := syslogemu.New(syslogemu.Options{})
-	if err := emu.StartTLS("127.0.0.1:0", pki.ServerTLS(requireClient)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emu.Close)
-	return emu
-}
 
 func TestTLS(t *testing.T) {
 	pki := testcert.NewT(t)
@@ -37,13 +28,13 @@ func TestTLS(t *testing.T) {
 		{"mTLS without client certificate", true, &tlsclient.Config{CAFile: pki.CAFile}, "certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			emu := startTLSEmu(t, pki, tc.requireClient)
+			emu := sinktest.StartTLS(t, syslogemu.New(syslogemu.Options{}), pki.ServerTLS(tc.requireClient))
 			cfg := testConfig(NetworkTLS, emu.Addr())
 			cfg.TLS = tc.tls
 			s, logs := newSink(t, cfg)
-			ctx := ctxT(t)
+			ctx := sinktest.Context(t)
 			checkErr := s.Check(ctx)
-			writeErr := s.Write(ctx, batchOf(syntheticDoc("t1")))
+			writeErr := s.Write(ctx, sinktest.Batch(syntheticDoc("t1")))
 			if tc.wantErr == "" {
 				if checkErr != nil || writeErr != nil {
 					t.Fatalf("Check: %v; Write: %v", checkErr, writeErr)
