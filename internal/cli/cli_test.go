@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/alertrelay/alertrelay/internal/emulator/httpsink"
 	"github.com/alertrelay/alertrelay/internal/event"
 	"github.com/alertrelay/alertrelay/internal/queue/disk"
 )
@@ -244,5 +245,32 @@ func TestDemoSinks(t *testing.T) {
 				t.Errorf("no sample of what the emulator stored; stdout:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestValidateConnect: --connect reaches the sink's destination; a refused
+// token makes the command fail, naming the sink.
+func TestValidateConnect(t *testing.T) {
+	recv := httpsink.New(httpsink.Options{BearerToken: "right"})
+	if err := recv.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	for _, tc := range []struct {
+		token string
+		code  int
+		want  string
+	}{
+		{"right", exitOK, "sink siem: reachable"},
+		{"wrong", exitFailure, "sink siem: FAILED"},
+	} {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "c.yaml")
+		os.WriteFile(cfg, []byte("state_dir: "+dir+"\nsources: {ct: {type: cybertrace, listen: 127.0.0.1:0}}\n"+
+			"sinks: {siem: {type: http, url: "+recv.URL()+"/in, auth: {bearer_token: "+tc.token+"}}}\n"), 0o600)
+		code, out, errOut := run(t, context.Background(), "validate", "--config", cfg, "--connect")
+		if code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("token %s: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.token, code, out, errOut, tc.code, tc.want)
+		}
 	}
 }

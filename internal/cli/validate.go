@@ -5,17 +5,46 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/alertrelay/alertrelay/internal/config"
 	"github.com/alertrelay/alertrelay/internal/daemon"
+	"github.com/alertrelay/alertrelay/internal/telemetry"
 )
 
 func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	f, path, code := loadConfig("validate", args, stderr)
+	var connect bool
+	f, path, code := loadConfigFlags("validate", "validate --config FILE [--connect]", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&connect, "connect", false, "also reach every sink's destination and check its credentials")
+	})
 	if f == nil {
 		return code
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d source(s), %d sink(s))\n", path, len(f.Sources), len(f.Sinks))
+	if !connect {
+		return exitOK
+	}
+	log, _ := telemetry.NewLogger(stderr, "warn", "text")
+	res, err := daemon.Connect(ctx, f, daemon.Options{Log: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "validate: %v\n", err)
+		return exitFailure
+	}
+	if len(res) == 0 {
+		fmt.Fprintln(stdout, "no sink with a remote destination to check")
+	}
+	failed := 0
+	for _, r := range res {
+		if r.Err != nil {
+			failed++
+			fmt.Fprintf(stdout, "%s: FAILED after %s: %v\n", r.Component, r.Took.Round(time.Millisecond), r.Err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: reachable (%s)\n", r.Component, r.Took.Round(time.Millisecond))
+	}
+	if failed > 0 {
+		return exitFailure
+	}
 	return exitOK
 }
 
