@@ -48,12 +48,9 @@ var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarge
 			received: srv.Count,
 			stats:    func() (int, int64) { return srv.Requests(), srv.BytesOnWire() },
 			last: func() []byte {
-				docs := srv.Docs()
-				if len(docs) == 0 {
-					return nil
-				}
-				d := docs[len(docs)-1]
-				return fmt.Appendf(nil, "_index %s, _id %s:\n%s", d.Index, d.ID, d.Source)
+				return lastOf(srv.Docs(), func(d esemu.Doc) []byte {
+					return fmt.Appendf(nil, "_index %s, _id %s:\n%s", d.Index, d.ID, d.Source)
+				})
 			},
 			close: srv.Close,
 		}, nil
@@ -74,12 +71,10 @@ var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarge
 			last: func() []byte {
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				defer cancel()
-				recs, err := c.Records(rctx, "alertrelay")
-				if err != nil || len(recs) == 0 {
-					return nil
-				}
-				r := recs[len(recs)-1]
-				return fmt.Appendf(nil, "topic %s partition %d offset %d key %s (%s):\n%s", r.Topic, r.Partition, r.Offset, r.Key, r.Codec, r.Value)
+				recs, _ := c.Records(rctx, "alertrelay")
+				return lastOf(recs, func(r kafkaemu.Record) []byte {
+					return fmt.Appendf(nil, "topic %s partition %d offset %d key %s (%s):\n%s", r.Topic, r.Partition, r.Offset, r.Key, r.Codec, r.Value)
+				})
 			},
 			close: c.Close,
 		}, nil
@@ -96,14 +91,8 @@ var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarge
 				sentinelemu.DefaultDCRImmutableID, sentinelemu.DefaultStream),
 			received: srv.Count,
 			stats:    func() (int, int64) { return srv.Requests(), srv.BytesOnWire() },
-			last: func() []byte {
-				rows := srv.Rows()
-				if len(rows) == 0 {
-					return nil
-				}
-				return rows[len(rows)-1]
-			},
-			close: srv.Close,
+			last:     func() []byte { return lastOf(srv.Rows(), identity) },
+			close:    srv.Close,
 		}, nil
 	},
 	"splunkhec": func(ctx context.Context, o emuOptions) (*demoTarget, error) {
@@ -118,12 +107,9 @@ var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarge
 			received: srv.Count,
 			stats:    func() (int, int64) { return srv.Requests(), srv.BytesOnWire() },
 			last: func() []byte {
-				evs := srv.Events()
-				if len(evs) == 0 {
-					return nil
-				}
-				e := evs[len(evs)-1]
-				return fmt.Appendf(nil, "time %s host %s source %s sourcetype %s index %q:\n%s", e.Time, e.Host, e.Source, e.Sourcetype, e.Index, e.Event)
+				return lastOf(srv.Events(), func(e hecemu.Event) []byte {
+					return fmt.Appendf(nil, "time %s host %s source %s sourcetype %s index %q:\n%s", e.Time, e.Host, e.Source, e.Sourcetype, e.Index, e.Event)
+				})
 			},
 			close: srv.Close,
 		}, nil
@@ -139,11 +125,7 @@ var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarge
 			received: srv.Count,
 			stats:    func() (int, int64) { return srv.Connections(), srv.BytesOnWire() },
 			last: func() []byte {
-				msgs := srv.Messages()
-				if len(msgs) == 0 {
-					return nil
-				}
-				return msgs[len(msgs)-1].Raw
+				return lastOf(srv.Messages(), func(m syslogemu.Received) []byte { return m.Raw })
 			},
 			close: srv.Close,
 		}, nil
@@ -158,17 +140,21 @@ var demoTargets = map[string]func(ctx context.Context, o emuOptions) (*demoTarge
 			yaml:     fmt.Sprintf("    url: %s/ingest\n", srv.URL()),
 			received: srv.Count,
 			stats:    func() (int, int64) { return srv.Requests(), srv.BytesOnWire() },
-			last: func() []byte {
-				docs := srv.Docs()
-				if len(docs) == 0 {
-					return nil
-				}
-				return docs[len(docs)-1]
-			},
-			close: srv.Close,
+			last:     func() []byte { return lastOf(srv.Docs(), identity) },
+			close:    srv.Close,
 		}, nil
 	},
 }
+
+// lastOf renders the last of items, or nil when there is none.
+func lastOf[T any](items []T, render func(T) []byte) []byte {
+	if len(items) == 0 {
+		return nil
+	}
+	return render(items[len(items)-1])
+}
+
+func identity(b []byte) []byte { return b }
 
 func demoTargetNames() []string {
 	var names []string
