@@ -23,8 +23,7 @@ const maxIDBytes = 512
 // authentication, routing.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	s.requests++
-	s.header = r.Header.Clone()
+	s.got.Request(r.Header) // under mu, so that LastHeader and LastQuery are of one request
 	s.query = r.URL.Query()
 	latency := s.latency
 	s.mu.Unlock()
@@ -34,8 +33,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, release, err := s.bufs.Read(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
 	defer release() // what is kept (stored sources) is copied out
+	s.got.AddBytes(int64(len(raw)))
 	s.mu.Lock()
-	s.wire += int64(len(raw))
 	fail := s.failN > 0
 	code, retryAfter := s.failCode, s.failRA
 	if fail {

@@ -60,6 +60,7 @@ import (
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/emulator/emuhttp"
+	"github.com/alertrelay/alertrelay/internal/emulator/tally"
 )
 
 // Defaults of Options.
@@ -128,6 +129,12 @@ type Server struct {
 	web  *emuhttp.Server
 	bufs emuhttp.BufferPool // request bodies, raw and decompressed
 
+	// got counts requests, bytes and headers only: Count, IDs and Distinct
+	// describe the store (documents stored, de-duplicated by _id), not
+	// what was received, so got.Add is never called. Where it is updated
+	// together with fields under mu, mu is held first.
+	got tally.Tally
+
 	mu              sync.Mutex
 	failN, failCode int
 	failRA          string
@@ -135,10 +142,7 @@ type Server struct {
 	itemFailCode    int
 	rejSub          []byte
 	latency         time.Duration
-	header          http.Header
 	query           url.Values
-	requests        int
-	wire            int64
 	items           int // action items received
 	accepted        int // create/index items that succeeded
 	conflicts       int // create items refused with 409
@@ -322,26 +326,14 @@ func (s *Server) Conflicts() int {
 }
 
 // Requests is the number of requests received, whatever their outcome.
-func (s *Server) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
+func (s *Server) Requests() int { return s.got.Requests() }
 
 // BytesOnWire is the number of request body bytes received as sent
 // (compressed if they were).
-func (s *Server) BytesOnWire() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.wire
-}
+func (s *Server) BytesOnWire() int64 { return s.got.BytesOnWire() }
 
 // LastHeader returns the headers of the last request, or nil.
-func (s *Server) LastHeader() http.Header {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.header.Clone()
-}
+func (s *Server) LastHeader() http.Header { return s.got.LastHeader() }
 
 // LastQuery returns the query parameters of the last request, or nil.
 func (s *Server) LastQuery() url.Values {
@@ -360,8 +352,9 @@ func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.store, s.order = map[docKey]*Doc{}, nil
-	s.requests, s.wire, s.items, s.accepted, s.conflicts = 0, 0, 0, 0, 0
-	s.header, s.query = nil, nil
+	s.items, s.accepted, s.conflicts = 0, 0, 0
+	s.query = nil
+	s.got.Reset()
 }
 
 // authorized reports whether r carries configured credentials (always true

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/emulator/emuhttp"
+	"github.com/alertrelay/alertrelay/internal/emulator/tally"
 	"github.com/alertrelay/alertrelay/internal/event"
 )
 
@@ -70,6 +71,10 @@ type Server struct {
 
 	web *emuhttp.Server
 
+	// got counts documents, IDs, requests, bytes and headers. Where it is
+	// updated together with docs, mu is held first.
+	got tally.Tally
+
 	mu       sync.Mutex
 	failN    int
 	failCode int
@@ -77,13 +82,7 @@ type Server struct {
 	latency  time.Duration
 	rejSub   []byte
 	rejCode  int
-
 	docs     [][]byte
-	count    int
-	ids      map[string]int
-	requests int
-	wire     int64
-	header   http.Header
 }
 
 // New returns a server that is not listening yet: call Start or StartTLS.
@@ -91,7 +90,7 @@ func New(opt Options) *Server {
 	if opt.MaxBodyBytes <= 0 {
 		opt.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	s := &Server{opt: opt, ids: map[string]int{}}
+	s := &Server{opt: opt}
 	s.web = emuhttp.New("httpsink", s)
 	return s
 }
@@ -156,68 +155,40 @@ func (s *Server) Docs() [][]byte {
 }
 
 // Count is the number of documents recorded, duplicates included.
-func (s *Server) Count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.count
-}
+func (s *Server) Count() int { return s.got.Count() }
 
 // IDs maps each event.id recorded to the number of times it was received.
 // Documents without a string or numeric event.id are counted by Count only.
-func (s *Server) IDs() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := make(map[string]int, len(s.ids))
-	for k, v := range s.ids {
-		m[k] = v
-	}
-	return m
-}
+func (s *Server) IDs() map[string]int { return s.got.IDs() }
 
 // Distinct is the number of different event.ids received (len(IDs()),
 // without copying the map).
-func (s *Server) Distinct() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.ids)
-}
+func (s *Server) Distinct() int { return s.got.Distinct() }
 
 // Requests is the number of requests received, whatever their outcome.
-func (s *Server) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
+func (s *Server) Requests() int { return s.got.Requests() }
 
 // BytesOnWire is the number of request body bytes received, as sent
 // (compressed if they were), over every request.
-func (s *Server) BytesOnWire() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.wire
-}
+func (s *Server) BytesOnWire() int64 { return s.got.BytesOnWire() }
 
 // LastHeader returns the headers of the last request received, or nil.
-func (s *Server) LastHeader() http.Header {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.header.Clone()
-}
+func (s *Server) LastHeader() http.Header { return s.got.LastHeader() }
 
 // Reset forgets every recorded document and zeroes the counters; faults
 // stay as set.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.docs, s.count, s.ids, s.requests, s.wire, s.header = nil, 0, map[string]int{}, 0, 0, nil
+	s.docs = nil
+	s.got.Reset()
 }
 
 // ServeHTTP handles one request: latency, body, injected failure,
 // authentication, method, decoding, rejection rule, then recording.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.got.Request(r.Header)
 	s.mu.Lock()
-	s.requests++
-	s.header = r.Header.Clone()
 	latency := s.latency
 	s.mu.Unlock()
 
@@ -226,8 +197,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	raw, err := emuhttp.ReadAll(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
+	s.got.AddBytes(int64(len(raw)))
 	s.mu.Lock()
-	s.wire += int64(len(raw))
 	fail := s.failN > 0
 	code, retryAfter := s.failCode, s.failRA
 	if fail {
@@ -319,12 +290,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.opt.IDsOnly {
 		s.docs = append(s.docs, docs...)
 	}
-	s.count += n
-	for _, id := range ids {
-		if id != "" {
-			s.ids[id]++
-		}
-	}
+	s.got.Add(n, ids...)
 	s.mu.Unlock()
 
 	w.Header().Set("Content-Type", "application/json")

@@ -55,6 +55,7 @@ import (
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/emulator/emuhttp"
+	"github.com/alertrelay/alertrelay/internal/emulator/tally"
 )
 
 // Defaults of Options.
@@ -125,6 +126,11 @@ type Server struct {
 
 	web *emuhttp.Server
 
+	// got counts rows, IDs, and the requests, bytes and headers of the
+	// ingestion endpoint only (token requests are tokReqs). Where it is
+	// updated together with rows, mu is held first.
+	got tally.Tally
+
 	mu        sync.Mutex
 	secret    string               // current client secret
 	tokens    map[string]time.Time // issued token -> expiry
@@ -139,19 +145,14 @@ type Server struct {
 	rejCode   int
 	rejErr    string
 
-	rows     [][]byte
-	count    int
-	ids      map[string]int
-	requests int
-	tokReqs  int
-	wire     int64
-	header   http.Header
+	rows    [][]byte
+	tokReqs int
 }
 
 // New returns a server that is not listening yet: call Start or StartTLS.
 func New(opt Options) *Server {
 	opt.setDefaults()
-	s := &Server{opt: opt, secret: opt.ClientSecret, tokens: map[string]time.Time{}, ids: map[string]int{}}
+	s := &Server{opt: opt, secret: opt.ClientSecret, tokens: map[string]time.Time{}}
 	s.web = emuhttp.New("sentinel emulator", s)
 	return s
 }
@@ -249,38 +250,18 @@ func (s *Server) Rows() [][]byte {
 }
 
 // Count is the number of rows recorded, duplicates included.
-func (s *Server) Count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.count
-}
+func (s *Server) Count() int { return s.got.Count() }
 
 // IDs maps each EventId recorded to the number of times it was received.
 // Rows without a string EventId are counted by Count only.
-func (s *Server) IDs() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := make(map[string]int, len(s.ids))
-	for k, v := range s.ids {
-		m[k] = v
-	}
-	return m
-}
+func (s *Server) IDs() map[string]int { return s.got.IDs() }
 
 // Distinct is the number of different EventIds received.
-func (s *Server) Distinct() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.ids)
-}
+func (s *Server) Distinct() int { return s.got.Distinct() }
 
 // Requests is the number of ingestion requests received, whatever their
 // outcome.
-func (s *Server) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
+func (s *Server) Requests() int { return s.got.Requests() }
 
 // TokenRequests is the number of token requests received.
 func (s *Server) TokenRequests() int {
@@ -291,25 +272,18 @@ func (s *Server) TokenRequests() int {
 
 // BytesOnWire is the number of ingestion request body bytes received, as
 // sent (compressed if they were).
-func (s *Server) BytesOnWire() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.wire
-}
+func (s *Server) BytesOnWire() int64 { return s.got.BytesOnWire() }
 
 // LastHeader returns the headers of the last ingestion request, or nil.
-func (s *Server) LastHeader() http.Header {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.header.Clone()
-}
+func (s *Server) LastHeader() http.Header { return s.got.LastHeader() }
 
 // Reset forgets the recorded rows and zeroes the counters; tokens and
 // faults stay as they are.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rows, s.count, s.ids, s.requests, s.tokReqs, s.wire, s.header = nil, 0, map[string]int{}, 0, 0, 0, nil
+	s.rows, s.tokReqs = nil, 0
+	s.got.Reset()
 }
 
 // ServeHTTP routes to the token and ingestion endpoints.
@@ -435,15 +409,12 @@ func validDCRID(id string) bool {
 
 // serveIngest is the Logs Ingestion API upload.
 func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request, dcr, stream string) {
-	s.mu.Lock()
-	s.requests++
-	s.header = r.Header.Clone()
-	s.mu.Unlock()
+	s.got.Request(r.Header)
 
 	limit := int64(s.opt.MaxBodyBytes)
 	raw, err := emuhttp.ReadAll(r.Body, r.ContentLength, limit+1)
+	s.got.AddBytes(int64(len(raw)))
 	s.mu.Lock()
-	s.wire += int64(len(raw))
 	fail := false
 	if s.failSkip > 0 {
 		s.failSkip--
@@ -557,12 +528,7 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request, dcr, stream
 
 	s.mu.Lock()
 	s.rows = append(s.rows, rows...)
-	s.count += n
-	for _, id := range ids {
-		if id != "" {
-			s.ids[id]++
-		}
-	}
+	s.got.Add(n, ids...)
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }

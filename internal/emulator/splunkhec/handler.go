@@ -20,10 +20,7 @@ const notFoundText = "The requested URL was not found on this server."
 // ServeHTTP handles one request: routing, body, injected failure, method,
 // authentication, channel, decoding, then the endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests++
-	s.header = r.Header.Clone()
-	s.mu.Unlock()
+	s.got.Request(r.Header)
 
 	var kind string
 	switch strings.TrimSuffix(r.URL.Path, "/") {
@@ -43,8 +40,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	raw, release, err := s.bufs.Read(r.Body, r.ContentLength, s.opt.MaxBodyBytes+1)
 	defer release() // everything kept is copied out of the body
+	s.got.AddBytes(int64(len(raw)))
 	s.mu.Lock()
-	s.wire += int64(len(raw))
 	failing := false
 	if s.failSkip > 0 {
 		s.failSkip--
@@ -297,14 +294,13 @@ func (s *Server) succeed(w http.ResponseWriter, channel string, evs []Event, n i
 // the next ackId of its channel, which turns true after the indexing delay
 // (never, while NeverAckNext lasts), and returns it; otherwise -1.
 func (s *Server) record(evs []Event, n int, channel string, ack bool) int64 {
+	ids := make([]string, len(evs))
+	for i := range evs {
+		ids[i] = evs[i].ID
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.count += n
-	for _, e := range evs {
-		if e.ID != "" {
-			s.ids[e.ID]++
-		}
-	}
+	s.got.Add(n, ids...)
 	if !s.opt.IDsOnly && !s.opt.DiscardDocs {
 		s.events = append(s.events, evs...)
 	}

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/alertrelay/alertrelay/internal/emulator/emuhttp"
+	"github.com/alertrelay/alertrelay/internal/emulator/tally"
 )
 
 // HEC reply codes and their texts, from Splunk's "Troubleshoot HTTP Event
@@ -168,6 +169,10 @@ type Server struct {
 
 	web *emuhttp.Server
 
+	// got counts events, IDs, requests, bytes and headers. Where it is
+	// updated together with events, mu is held first.
+	got tally.Tally
+
 	mu       sync.Mutex
 	failSkip int
 	failN    int
@@ -179,13 +184,8 @@ type Server struct {
 	channels map[string]*ackChannel
 
 	events   []Event
-	count    int
-	ids      map[string]int
-	requests int
-	wire     int64
 	gzipped  int
 	ackPolls int
-	header   http.Header
 }
 
 type fault struct {
@@ -204,7 +204,7 @@ func New(opt Options) *Server {
 	if opt.MaxBodyBytes <= 0 {
 		opt.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	s := &Server{opt: opt, ids: map[string]int{}, channels: map[string]*ackChannel{}, ackDelay: opt.AckDelay}
+	s := &Server{opt: opt, channels: map[string]*ackChannel{}, ackDelay: opt.AckDelay}
 	if len(opt.Indexes) > 0 {
 		s.indexes = map[string]bool{}
 		for _, ix := range opt.Indexes {
@@ -297,45 +297,21 @@ func (s *Server) Events() []Event {
 }
 
 // Count is the number of events recorded, duplicates included.
-func (s *Server) Count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.count
-}
+func (s *Server) Count() int { return s.got.Count() }
 
 // IDs maps each event.id recorded to the number of times it was received.
-func (s *Server) IDs() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := make(map[string]int, len(s.ids))
-	for k, v := range s.ids {
-		m[k] = v
-	}
-	return m
-}
+func (s *Server) IDs() map[string]int { return s.got.IDs() }
 
 // Distinct is the number of different event.ids received.
-func (s *Server) Distinct() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.ids)
-}
+func (s *Server) Distinct() int { return s.got.Distinct() }
 
 // Requests is the number of requests received on any endpoint, whatever
 // their outcome.
-func (s *Server) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
+func (s *Server) Requests() int { return s.got.Requests() }
 
 // BytesOnWire is the number of request body bytes received, as sent
 // (compressed if they were).
-func (s *Server) BytesOnWire() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.wire
-}
+func (s *Server) BytesOnWire() int64 { return s.got.BytesOnWire() }
 
 // Gzipped is the number of gzip-encoded bodies decoded successfully.
 func (s *Server) Gzipped() int {
@@ -352,16 +328,13 @@ func (s *Server) AckPolls() int {
 }
 
 // LastHeader returns the headers of the last request received, or nil.
-func (s *Server) LastHeader() http.Header {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.header.Clone()
-}
+func (s *Server) LastHeader() http.Header { return s.got.LastHeader() }
 
 // Reset forgets every recorded event and zeroes the counters; faults and
 // acknowledgement state stay.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.events, s.count, s.ids, s.requests, s.wire, s.gzipped, s.ackPolls, s.header = nil, 0, map[string]int{}, 0, 0, 0, 0, nil
+	s.events, s.gzipped, s.ackPolls = nil, 0, 0
+	s.got.Reset()
 }

@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/alertrelay/alertrelay/internal/emulator/tally"
 	"github.com/alertrelay/alertrelay/internal/event"
 )
 
@@ -87,13 +88,14 @@ type Server struct {
 	drainStop atomic.Int64 // unix nanos: hard end of the current drain
 
 	msgs       []Received
-	count      int
-	ids        map[string]int
 	malformed  int
 	conns2     int // connections accepted (and datagram "connections": 0)
 	handshakes int // failed TLS handshakes
 	lastErr    string
-	wire       atomic.Int64
+
+	// got counts messages, IDs and bytes (syslog has no requests nor
+	// headers). Where it is updated together with msgs, mu is held first.
+	got tally.Tally
 }
 
 // New returns a server that is not listening yet: call Start, StartTLS or
@@ -102,7 +104,7 @@ func New(opt Options) *Server {
 	if opt.MaxFrameBytes <= 0 {
 		opt.MaxFrameBytes = DefaultMaxFrameBytes
 	}
-	return &Server{opt: opt, ids: map[string]int{}, conns: map[net.Conn]struct{}{}}
+	return &Server{opt: opt, conns: map[net.Conn]struct{}{}}
 }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) for plain TCP.
@@ -287,7 +289,7 @@ type connReader struct {
 func (r *connReader) Read(p []byte) (int, error) {
 	n, err := r.c.Read(p)
 	if n > 0 {
-		r.s.wire.Add(int64(n))
+		r.s.got.AddBytes(int64(n))
 		if r.s.draining.Load() {
 			d := time.Now().Add(drainQuiet)
 			if stop := time.Unix(0, r.s.drainStop.Load()); d.After(stop) {
@@ -354,7 +356,7 @@ func (s *Server) serveUDP(pc net.PacketConn) {
 		if err != nil {
 			return
 		}
-		s.wire.Add(int64(n))
+		s.got.AddBytes(int64(n))
 		msg := buf[:n]
 		if n > 0 && msg[n-1] == '\n' { // some senders end datagrams with LF
 			msg = msg[:n-1]
@@ -374,9 +376,7 @@ func (s *Server) record(raw []byte, transport, framing string) {
 		return
 	}
 	if s.opt.DiscardDocs {
-		s.mu.Lock()
-		s.count++
-		s.mu.Unlock()
+		s.got.Add(1)
 		return
 	}
 	id := EventID(&m)
@@ -387,10 +387,7 @@ func (s *Server) record(raw []byte, transport, framing string) {
 		r.Message, r.Transport, r.Framing, r.EventID = m2, transport, framing, id
 	}
 	s.mu.Lock()
-	s.count++
-	if id != "" {
-		s.ids[id]++
-	}
+	s.got.Add(1, id)
 	if !s.opt.IDsOnly {
 		s.msgs = append(s.msgs, r)
 	}
@@ -451,29 +448,13 @@ func (s *Server) Messages() []Received {
 }
 
 // Count is the number of messages recorded, duplicates included.
-func (s *Server) Count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.count
-}
+func (s *Server) Count() int { return s.got.Count() }
 
 // IDs maps each event.id recorded to the number of times it was received.
-func (s *Server) IDs() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := make(map[string]int, len(s.ids))
-	for k, v := range s.ids {
-		m[k] = v
-	}
-	return m
-}
+func (s *Server) IDs() map[string]int { return s.got.IDs() }
 
 // Distinct is the number of different event.ids received.
-func (s *Server) Distinct() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.ids)
-}
+func (s *Server) Distinct() int { return s.got.Distinct() }
 
 // Malformed is the number of frames or messages that did not parse.
 func (s *Server) Malformed() int {
@@ -505,14 +486,14 @@ func (s *Server) LastError() string {
 
 // BytesOnWire is the number of bytes received (framing included; for TLS,
 // the decrypted stream).
-func (s *Server) BytesOnWire() int64 { return s.wire.Load() }
+func (s *Server) BytesOnWire() int64 { return s.got.BytesOnWire() }
 
 // Reset forgets every recorded message and zeroes the counters.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.msgs, s.count, s.ids, s.malformed, s.conns2, s.handshakes, s.lastErr = nil, 0, map[string]int{}, 0, 0, 0, ""
-	s.wire.Store(0)
+	s.msgs, s.malformed, s.conns2, s.handshakes, s.lastErr = nil, 0, 0, 0, ""
+	s.got.Reset()
 }
 
 // WaitCount waits until at least n messages are recorded or timeout
